@@ -1,0 +1,34 @@
+# ferry's developer targets. `make demo` and `make test` are the two documented set-up commands.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/ferry-cd/ferry/internal/buildinfo.Version=$(VERSION) \
+           -X github.com/ferry-cd/ferry/internal/buildinfo.Commit=$(COMMIT)
+# go test's own timeout for the whole suite; the control-plane tests are the slow part.
+TEST_TIMEOUT ?= 30m
+
+.PHONY: build test lint controlplane dev-up
+
+## build: build bin/ferry
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ferry ./cmd/ferry
+
+## test: build the control plane (cached) and run every test against it
+test: controlplane
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+## lint: gofmt check and go vet
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## controlplane: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
+## and kwok from the Go module proxy into ~/.cache/ferry/controlplane (skips what is built)
+controlplane:
+	internal/controlplane/tools/build.sh
+
+## dev-up: run the local control plane with workloads until Ctrl-C
+dev-up: controlplane build
+	bin/ferry dev up --workloads
