@@ -1,0 +1,154 @@
+package environments
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// FileName is the name of the pipeline file at the root of the config repository.
+const FileName = "ferry.yaml"
+
+// MaxFileSize is the size limit of ferry.yaml, 1 MiB: a pipeline of a hundred environments
+// fits in a few dozen KiB, so anything larger is a mistake or an attack, and refusing it keeps
+// parsing time and memory bounded.
+const MaxFileSize = 1 << 20
+
+// APIVersion and Kind are the only apiVersion and kind ferry.yaml may declare.
+const (
+	APIVersion = "ferry.dev/v1alpha1"
+	Kind       = "Pipeline"
+)
+
+// Defaults for the fields that ferry.yaml may leave out; applyDefaults applies them.
+const (
+	DefaultSchedule       = "@every 1m"      // Environment.Schedule
+	DefaultPromotionAfter = 10 * time.Minute // Promotion.After
+	DefaultRolloutTimeout = 5 * time.Minute  // Rollout.Timeout
+)
+
+// Pipeline is a parsed and validated ferry.yaml.
+type Pipeline struct {
+	APIVersion   string
+	Kind         string
+	Environments []Environment // in file order
+}
+
+// Environment is one kustomize overlay that ferry syncs into one namespace.
+type Environment struct {
+	Name      string // DNS label, unique in the pipeline
+	Path      string // overlay directory, slash-separated and relative to the repository root
+	Namespace string // namespaced objects land here; a DNS label
+	Schedule  string // robfig/cron spec, as accepted by cron.ParseStandard; default "@every 1m"
+	Prune     bool   // delete objects removed from the overlay; default true
+	// AllowEmpty lets a render yield zero objects; otherwise that is an error (and it never
+	// prunes either way). Default false.
+	AllowEmpty bool
+	// ClusterScoped lists the kinds allowed outside a namespace. Empty allows only the
+	// environment's own Namespace object.
+	ClusterScoped []string
+	Pin           string     // "" follows the branch; else a full 40-hex commit SHA
+	Promotion     *Promotion // nil when ferry.yaml has no promotion for this environment
+	Rollout       *Rollout   // nil when ferry.yaml has no rollout for this environment
+}
+
+// Promotion says where an environment's image tags come from.
+type Promotion struct {
+	From   string   // the source environment
+	Images []string // image names whose tags move; empty moves all of From's images
+	Auto   bool     // the agent opens the pull request once From is healthy for After
+	After  time.Duration
+}
+
+// Rollout is the staged rollout of an environment.
+type Rollout struct {
+	Stages    []Stage // at least one; the last selects everything and prunes
+	OnFailure OnFailure
+	Timeout   time.Duration // health wait per stage; default 5m
+}
+
+// Stage is one step of a rollout.
+type Stage struct {
+	Name string
+	// Selector picks the objects this stage applies. It is set on every stage but the last,
+	// which is nil and means "everything".
+	Selector *metav1.LabelSelector
+	Soak     time.Duration // how long the stage stays healthy before the next one starts
+}
+
+// OnFailure is what a rollout does when a stage does not become healthy in time.
+type OnFailure string
+
+// The values of OnFailure.
+const (
+	Halt   OnFailure = "halt"   // stop the rollout where it is (the default)
+	Revert OnFailure = "revert" // stop and open a pull request that reverts the change
+)
+
+// applyDefaults sets the documented defaults on a value the decoder has just allocated,
+// before it decodes the file's fields over it. A field the file sets therefore wins even when
+// it sets the zero value (prune: false, after: 0s), and a field the file leaves out, or sets
+// to null, keeps its default. This is the only place defaults live.
+func applyDefaults(v any) {
+	switch v := v.(type) {
+	case *Environment:
+		v.Schedule = DefaultSchedule
+		v.Prune = true
+	case *Promotion:
+		v.After = DefaultPromotionAfter
+	case *Rollout:
+		v.OnFailure = Halt
+		v.Timeout = DefaultRolloutTimeout
+	}
+}
+
+// Parse decodes ferry.yaml's bytes strictly, applies defaults and validates the pipeline.
+// On error it returns nil and every problem found, joined with errors.Join in file order, one
+// per line, each as "ferry.yaml:LINE:COL: field.path: message"; past 100 problems, a last
+// line counts the rest. YAML syntax errors carry a line but no column. Input larger than
+// MaxFileSize and documents with YAML anchors or aliases are refused.
+func Parse(data []byte) (*Pipeline, error) {
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s: larger than the limit of %d bytes", FileName, MaxFileSize)
+	}
+	root, err := parseYAML(data)
+	if err != nil {
+		return nil, err
+	}
+	r := newReport()
+	p := decodePipeline(root, r)
+	validate(p, r)
+	if err := r.err(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Load reads FileName from the root of fsys and parses it with Parse. It reads at most
+// MaxFileSize+1 bytes, so a huge file costs no more than that. On error it returns nil and
+// the error from fsys (naming the file, matching fs.ErrNotExist when it is missing) or Parse.
+func Load(fsys fs.FS) (*Pipeline, error) {
+	f, err := fsys.Open(FileName)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", FileName, err)
+	}
+	return Parse(data)
+}
+
+// Environment returns the environment called name, and false when the pipeline has none.
+func (p *Pipeline) Environment(name string) (*Environment, bool) {
+	for i := range p.Environments {
+		if p.Environments[i].Name == name {
+			return &p.Environments[i], true
+		}
+	}
+	return nil, false
+}
