@@ -8,7 +8,7 @@ LDFLAGS := -X github.com/ferry-cd/ferry/internal/buildinfo.Version=$(VERSION) \
 # go test's own timeout for the whole suite; the control-plane tests are the slow part.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: build test lint controlplane dev-up
+.PHONY: build test lint controlplane dev-up bench fuzz
 
 ## build: build bin/ferry
 build:
@@ -32,3 +32,12 @@ controlplane:
 ## dev-up: run the local control plane with workloads until Ctrl-C
 dev-up: controlplane build
 	bin/ferry dev up --workloads
+
+## bench: benchmarks with their baselines, run in the same process (not part of make test)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./render/
+
+## fuzz: run each fuzz target for FUZZTIME (default 60s)
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./environments/
