@@ -1,0 +1,79 @@
+package sync
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Action is what a sync did to one object.
+type Action string
+
+// The actions of a ChangeSet.
+const (
+	Created    Action = "created"
+	Configured Action = "configured"
+	Unchanged  Action = "unchanged"
+	Pruned     Action = "pruned"
+	Skipped    Action = "skipped"
+)
+
+// Change is one object's action.
+type Change struct {
+	Object ObjectID
+	Action Action
+}
+
+// ChangeSet lists the action a sync took on each object, in apply order then prune order.
+type ChangeSet []Change
+
+// Count returns how many changes have action a.
+func (cs ChangeSet) Count(a Action) int {
+	n := 0
+	for _, c := range cs {
+		if c.Action == a {
+			n++
+		}
+	}
+	return n
+}
+
+// Changed returns the changes other than Unchanged.
+func (cs ChangeSet) Changed() ChangeSet {
+	var out ChangeSet
+	for _, c := range cs {
+		if c.Action != Unchanged {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// String prints one line per change, "Kind ns/name action".
+func (cs ChangeSet) String() string {
+	var b strings.Builder
+	for _, c := range cs {
+		fmt.Fprintf(&b, "%s %s\n", c.Object, c.Action)
+	}
+	return b.String()
+}
+
+// Phase names the step of a sync that failed, as logged (DESIGN.md: phase=render|apply|prune|health).
+type Phase string
+
+// The phases of a sync.
+const (
+	PhaseRender Phase = "render"
+	PhaseApply  Phase = "apply"
+	PhasePrune  Phase = "prune"
+	PhaseHealth Phase = "health"
+	PhaseState  Phase = "state"
+)
+
+// Error is a failed sync: the phase and the cause, which names the object where there is one.
+type Error struct {
+	Phase Phase
+	Err   error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Phase, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }

@@ -1,0 +1,206 @@
+package sync
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	gosync "sync"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ferry-cd/ferry/render"
+)
+
+// Watch finds drift in the objects ferry owns without reading or dry-running them: one
+// metadata-only informer per kind, filtered by the ferry.dev/environment label, reports every
+// change. An object has drifted when the fields ferry's server-side apply owns (its managedFields
+// entry) change without ferry applying it: another writer took fields over (kubectl edit,
+// scale or patch) or the object was deleted. Changes by controllers to fields ferry does not
+// own (status, a revision annotation) are not drift.
+//
+// Limit: a change made between ferry's apply and the watch event of that apply is taken as
+// ferry's own; the next change to the object is still seen.
+type Watch struct {
+	ctx    context.Context
+	meta   metadata.Interface
+	mapper meta.RESTMapper
+
+	mu      gosync.Mutex
+	kinds   map[schema.GroupKind]*kindWatch
+	objects map[string]map[ObjectID]*watched // by environment
+	changes chan string
+}
+
+type kindWatch struct {
+	gvk      schema.GroupVersionKind
+	informer cache.SharedIndexInformer
+}
+
+// watched is what the watch knows of one owned object.
+type watched struct {
+	fields  string // hash of ferry's managed fields as last applied
+	seen    bool   // fields is set
+	expect  bool   // ferry is applying it: the next event sets fields
+	drifted bool
+}
+
+func newWatch(ctx context.Context, md metadata.Interface, mapper meta.RESTMapper) *Watch {
+	return &Watch{
+		ctx: ctx, meta: md, mapper: mapper,
+		kinds:   map[schema.GroupKind]*kindWatch{},
+		objects: map[string]map[ObjectID]*watched{},
+		changes: make(chan string, 64),
+	}
+}
+
+// Changes delivers the name of an environment each time one of its objects drifts. A slow
+// reader misses notifications, never drift: Drifted still lists every drifted object.
+func (w *Watch) Changes() <-chan string { return w.changes }
+
+// vouches reports whether the watch has seen every object of inv as ferry left it and is
+// watching every kind of inv. It starts watches for kinds not watched yet (and then does not
+// vouch until they have synced).
+func (w *Watch) vouches(env string, inv Inventory) bool {
+	if len(inv) == 0 {
+		return false
+	}
+	ready := true
+	for _, e := range inv {
+		if !w.watching(e.GroupVersionKind()) {
+			ready = false
+		}
+	}
+	if !ready {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range inv {
+		if st := w.objects[env][e.ObjectID]; st == nil || !st.seen {
+			return false
+		}
+	}
+	return true
+}
+
+// watching starts the informer for gvk's kind when needed and reports whether it has synced.
+func (w *Watch) watching(gvk schema.GroupVersionKind) bool {
+	w.mu.Lock()
+	kw, ok := w.kinds[gvk.GroupKind()]
+	w.mu.Unlock()
+	if !ok {
+		mapping, err := w.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return false
+		}
+		kw = &kindWatch{gvk: gvk, informer: metadatainformer.NewFilteredMetadataInformer(w.meta, mapping.Resource, metav1.NamespaceAll, 0,
+			cache.Indexers{}, func(o *metav1.ListOptions) { o.LabelSelector = render.EnvironmentLabel }).Informer()}
+		_, _ = kw.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o any) { w.observe(kw.gvk, o, false) },
+			UpdateFunc: func(_, o any) { w.observe(kw.gvk, o, false) },
+			DeleteFunc: func(o any) { w.observe(kw.gvk, o, true) },
+		})
+		w.mu.Lock()
+		w.kinds[gvk.GroupKind()] = kw
+		w.mu.Unlock()
+		go kw.informer.Run(w.ctx.Done())
+	}
+	return kw.informer.HasSynced()
+}
+
+// observe records one event for an owned object.
+func (w *Watch) observe(gvk schema.GroupVersionKind, o any, deleted bool) {
+	if tomb, ok := o.(cache.DeletedFinalStateUnknown); ok {
+		o, deleted = tomb.Obj, true
+	}
+	obj, ok := o.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return
+	}
+	env := obj.Labels[render.EnvironmentLabel]
+	id := ObjectID{Group: gvk.Group, Kind: gvk.Kind, Namespace: obj.Namespace, Name: obj.Name}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := w.state(env, id)
+	fields := ferryFields(obj.ManagedFields)
+	switch {
+	case deleted:
+		st.drifted, st.seen = true, false
+	case st.expect || !st.seen:
+		st.fields, st.seen, st.expect = fields, true, false
+		return
+	case fields != st.fields:
+		st.drifted = true
+	default:
+		return
+	}
+	select {
+	case w.changes <- env:
+	default:
+	}
+}
+
+func (w *Watch) state(env string, id ObjectID) *watched {
+	if w.objects[env] == nil {
+		w.objects[env] = map[ObjectID]*watched{}
+	}
+	st := w.objects[env][id]
+	if st == nil {
+		st = &watched{}
+		w.objects[env][id] = st
+	}
+	return st
+}
+
+// expect marks objects ferry is about to apply: their next event is ferry's own write.
+func (w *Watch) expect(env string, objs []*unstructured.Unstructured) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, o := range objs {
+		st := w.state(env, IDOf(o))
+		st.expect, st.drifted = true, false
+	}
+}
+
+// drifted lists env's drifted objects.
+func (w *Watch) drifted(env string) []ObjectID {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []ObjectID
+	for id, st := range w.objects[env] {
+		if st.drifted {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// ferryFields hashes the fields ferry's apply owns on the main resource ("" when none).
+func ferryFields(entries []metav1.ManagedFieldsEntry) string {
+	for _, e := range entries {
+		if e.Manager == FieldManager && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" && e.FieldsV1 != nil {
+			sum := sha256.Sum256(e.FieldsV1.Raw)
+			return hex.EncodeToString(sum[:8])
+		}
+	}
+	return ""
+}
+
+// settle ends the expectation for objects ferry did not write after all: those ssa found
+// unchanged, or all of them after a failed apply. Their next event is then compared with what
+// ferry last applied.
+func (w *Watch) settle(env string, ids []ObjectID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		if st := w.objects[env][id]; st != nil {
+			st.expect = false
+		}
+	}
+}

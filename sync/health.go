@@ -1,0 +1,41 @@
+package sync
+
+import (
+	"context"
+
+	"github.com/fluxcd/cli-utils/pkg/object"
+	"github.com/fluxcd/pkg/ssa"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// health waits with kstatus until the applied objects are current, bounded by
+// Options.HealthTimeout and cancelled with ctx (a newer revision pre-empts the wait). It
+// records the result in the state ConfigMap and returns Healthy, or Progressing with no error
+// when the wait was cancelled, or an *Error in the health phase naming what is not ready.
+func (s *Syncer) health(ctx context.Context, st *State, applied []*unstructured.Unstructured) (string, error) {
+	if s.opts.HealthTimeout <= 0 || len(applied) == 0 {
+		return st.Health, nil
+	}
+	set := make(object.ObjMetadataSet, 0, len(applied))
+	for _, o := range applied {
+		set = append(set, object.UnstructuredToObjMetadata(o))
+	}
+	err := s.mgr.WaitForSetWithContext(ctx, set, ssa.WaitOptions{
+		Interval: s.opts.PollInterval, Timeout: s.opts.HealthTimeout, FailFast: true,
+	})
+	health := Healthy
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return Progressing, nil // pre-empted: the next sync decides
+	default:
+		health = Degraded
+		err = &Error{Phase: PhaseHealth, Err: err}
+	}
+	st.Health = health
+	if saveErr := s.state.Save(ctx, st); saveErr != nil && err == nil {
+		err = &Error{Phase: PhaseState, Err: saveErr}
+	}
+	return health, err
+}
+

@@ -1,0 +1,194 @@
+package sync
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// State is an environment's sync state, kept in the ConfigMap ferry-<env> in ferry's namespace
+// (DESIGN.md): what was applied last, what was attempted last, and the inventory.
+type State struct {
+	Env string
+	// AppliedRevision and AppliedDigest describe the last successful apply.
+	AppliedRevision string
+	AppliedDigest   string
+	AppliedAt       time.Time
+	// AttemptedRevision is the revision of the last sync attempt, successful or not.
+	AttemptedRevision string
+	AttemptedAt       time.Time
+	// LastError is the last attempt's error, "" after a success.
+	LastError string
+	// Stage is the rollout stage in progress ("" when none).
+	Stage string
+	// Health is the last health seen: Healthy, Progressing, Degraded or Unknown.
+	Health    string
+	Inventory Inventory
+
+	resourceVersion string
+}
+
+// StateConfigMapName returns the name of env's state ConfigMap.
+func StateConfigMapName(env string) string { return "ferry-" + env }
+
+// ConfigMap keys. The inventory is JSON, gzipped and base64-encoded (in binaryData) once it is
+// larger than inventoryCompressAbove bytes, so thousands of objects stay far below the 1 MiB
+// object limit.
+const (
+	keyAppliedRevision   = "appliedRevision"
+	keyAppliedDigest     = "appliedDigest"
+	keyAppliedAt         = "appliedAt"
+	keyAttemptedRevision = "attemptedRevision"
+	keyAttemptedAt       = "attemptedAt"
+	keyLastError         = "lastError"
+	keyStage             = "stage"
+	keyHealth            = "health"
+	keyInventoryCount    = "inventoryCount"
+	keyInventoryGzip     = "inventory.json.gz"
+	keyInventoryJSON     = "inventory.json"
+
+	inventoryCompressAbove = 32 << 10
+)
+
+// StateStore reads and writes state ConfigMaps in one namespace.
+type StateStore struct {
+	client    kubernetes.Interface
+	namespace string
+}
+
+// NewStateStore returns a StateStore for ConfigMaps in namespace.
+func NewStateStore(client kubernetes.Interface, namespace string) *StateStore {
+	return &StateStore{client: client, namespace: namespace}
+}
+
+// Load returns env's state; a missing ConfigMap is an empty State, not an error.
+func (s *StateStore) Load(ctx context.Context, env string) (*State, error) {
+	cm, err := s.client.CoreV1().ConfigMaps(s.namespace).Get(ctx, StateConfigMapName(env), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return &State{Env: env}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state ConfigMap %s/%s: %w", s.namespace, StateConfigMapName(env), err)
+	}
+	return decodeState(env, cm)
+}
+
+func decodeState(env string, cm *corev1.ConfigMap) (*State, error) {
+	st := &State{
+		Env:               env,
+		AppliedRevision:   cm.Data[keyAppliedRevision],
+		AppliedDigest:     cm.Data[keyAppliedDigest],
+		AttemptedRevision: cm.Data[keyAttemptedRevision],
+		LastError:         cm.Data[keyLastError],
+		Stage:             cm.Data[keyStage],
+		Health:            cm.Data[keyHealth],
+		resourceVersion:   cm.ResourceVersion,
+	}
+	st.AppliedAt, _ = time.Parse(time.RFC3339, cm.Data[keyAppliedAt])
+	st.AttemptedAt, _ = time.Parse(time.RFC3339, cm.Data[keyAttemptedAt])
+	raw := []byte(cm.Data[keyInventoryJSON])
+	if gz, ok := cm.BinaryData[keyInventoryGzip]; ok {
+		r, err := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil {
+			return nil, fmt.Errorf("state ConfigMap %s: inventory: %w", cm.Name, err)
+		}
+		if raw, err = io.ReadAll(io.LimitReader(r, 64<<20)); err != nil {
+			return nil, fmt.Errorf("state ConfigMap %s: inventory: %w", cm.Name, err)
+		}
+	}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &st.Inventory); err != nil {
+			return nil, fmt.Errorf("state ConfigMap %s: inventory: %w", cm.Name, err)
+		}
+	}
+	return st, nil
+}
+
+// Save writes st, creating the ConfigMap (and the namespace) when missing. It fails with a
+// conflict when the ConfigMap changed since Load, so two writers cannot lose each other's work.
+func (s *StateStore) Save(ctx context.Context, st *State) error {
+	cm, err := encodeState(st)
+	if err != nil {
+		return err
+	}
+	cm.Namespace = s.namespace
+	cms := s.client.CoreV1().ConfigMaps(s.namespace)
+	var saved *corev1.ConfigMap
+	if st.resourceVersion == "" {
+		if err := s.ensureNamespace(ctx); err != nil {
+			return err
+		}
+		saved, err = cms.Create(ctx, cm, metav1.CreateOptions{FieldManager: FieldManager})
+	} else {
+		cm.ResourceVersion = st.resourceVersion
+		saved, err = cms.Update(ctx, cm, metav1.UpdateOptions{FieldManager: FieldManager})
+	}
+	if err != nil {
+		return fmt.Errorf("state ConfigMap %s/%s: save: %w", s.namespace, cm.Name, err)
+	}
+	st.resourceVersion = saved.ResourceVersion
+	return nil
+}
+
+func (s *StateStore) ensureNamespace(ctx context.Context) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: s.namespace}}
+	_, err := s.client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: FieldManager})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("namespace %s: create: %w", s.namespace, err)
+	}
+	return nil
+}
+
+func encodeState(st *State) (*corev1.ConfigMap, error) {
+	inv, err := json.Marshal(st.Inventory)
+	if err != nil {
+		return nil, fmt.Errorf("state of %s: inventory: %w", st.Env, err)
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:   StateConfigMapName(st.Env),
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "ferry", "ferry.dev/state": st.Env},
+		},
+		Data: map[string]string{
+			keyAppliedRevision:   st.AppliedRevision,
+			keyAppliedDigest:     st.AppliedDigest,
+			keyAppliedAt:         formatTime(st.AppliedAt),
+			keyAttemptedRevision: st.AttemptedRevision,
+			keyAttemptedAt:       formatTime(st.AttemptedAt),
+			keyLastError:         st.LastError,
+			keyStage:             st.Stage,
+			keyHealth:            st.Health,
+			keyInventoryCount:    strconv.Itoa(len(st.Inventory)),
+		},
+	}
+	if len(inv) <= inventoryCompressAbove {
+		cm.Data[keyInventoryJSON] = string(inv)
+		return cm, nil
+	}
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	_, _ = w.Write(inv)
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("state of %s: compress inventory: %w", st.Env, err)
+	}
+	cm.BinaryData = map[string][]byte{keyInventoryGzip: gz.Bytes()}
+	return cm, nil
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+

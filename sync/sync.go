@@ -1,0 +1,216 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/fluxcd/pkg/ssa"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/ferry-cd/ferry/environments"
+	"github.com/ferry-cd/ferry/render"
+)
+
+// Report is what one sync did.
+type Report struct {
+	Env, Revision string
+	// NoOp is true when nothing had to be sent: same digest as the last apply, no drift.
+	NoOp      bool
+	ChangeSet ChangeSet
+	// Health is Healthy, Progressing (the wait was skipped or cancelled) or Unknown.
+	Health   string
+	Duration time.Duration
+}
+
+// Health values.
+const (
+	Healthy     = "Healthy"
+	Progressing = "Progressing"
+	Degraded    = "Degraded"
+	Unknown     = "Unknown"
+)
+
+// Sync makes the cluster match res, env rendered at revision: it applies what changed (CRDs
+// and Namespaces first), prunes what left the overlay, records the inventory and waits for
+// health. A failed apply prunes nothing and leaves the inventory as it was. The error is an
+// *Error carrying the phase.
+func (s *Syncer) Sync(ctx context.Context, env *environments.Environment, res render.Result, revision string) (*Report, error) {
+	start := time.Now()
+	rep := &Report{Env: env.Name, Revision: revision, Health: Unknown}
+	if len(res.Objects) == 0 && !env.AllowEmpty {
+		// render refuses this too; checked again because pruning to nothing is irreversible.
+		return rep, &Error{Phase: PhaseRender, Err: errors.New("empty render: nothing applied, nothing pruned (set allowEmpty: true to allow it)")}
+	}
+	st, err := s.state.Load(ctx, env.Name)
+	if err != nil {
+		return rep, &Error{Phase: PhaseState, Err: err}
+	}
+	inv, err := NewInventory(res.Objects)
+	if err != nil {
+		return rep, &Error{Phase: PhaseRender, Err: err}
+	}
+	toApply, unchanged := s.plan(env.Name, st, inv, res)
+	if len(toApply) == 0 && st.AppliedDigest == res.Digest && st.AppliedRevision == revision {
+		rep.NoOp, rep.ChangeSet, rep.Health = true, unchanged, st.Health
+		rep.Duration = time.Since(start)
+		return rep, nil
+	}
+	changes, err := s.apply(ctx, env, st, toApply)
+	if err != nil {
+		s.recordFailure(ctx, st, revision, err)
+		return rep, err
+	}
+	rep.ChangeSet = append(changes, unchanged...)
+	removed := Removed(st.Inventory, inv)
+	if len(changes.Changed()) == 0 && len(removed) == 0 && st.AppliedDigest == res.Digest && st.AppliedRevision == revision {
+		// ssa found nothing to change: record nothing either.
+		rep.NoOp, rep.Health, rep.Duration = true, st.Health, time.Since(start)
+		return rep, nil
+	}
+	pruned, pruneErr := s.prune(ctx, env, removed)
+	rep.ChangeSet = append(rep.ChangeSet, pruned...)
+	if err := s.recordSuccess(ctx, st, revision, res.Digest, inv, pruneErr); err != nil {
+		return rep, err
+	}
+	if pruneErr != nil {
+		return rep, &Error{Phase: PhasePrune, Err: pruneErr}
+	}
+	rep.Health, err = s.health(ctx, st, appliedObjects(toApply, changes))
+	rep.Duration = time.Since(start)
+	return rep, err
+}
+
+// plan splits the render into the objects to send and those known to be unchanged: an object
+// is skipped only when the drift watch vouches for it and its desired hash is the one last
+// applied. Without a watch everything is sent (ssa then reports what really changed).
+func (s *Syncer) plan(env string, st *State, inv Inventory, res render.Result) ([]*unstructured.Unstructured, ChangeSet) {
+	if s.watch == nil || !s.watch.vouches(env, st.Inventory) {
+		return res.Objects, nil
+	}
+	last, cur := st.Inventory.Index(), inv.Index()
+	drifted := map[ObjectID]bool{}
+	for _, id := range s.watch.drifted(env) {
+		drifted[id] = true
+	}
+	var toApply []*unstructured.Unstructured
+	var unchanged ChangeSet
+	for _, o := range res.Objects {
+		id := IDOf(o)
+		if e, ok := last[id]; ok && e.Hash == cur[id].Hash && !drifted[id] {
+			unchanged = append(unchanged, Change{Object: id, Action: Unchanged})
+			continue
+		}
+		toApply = append(toApply, o)
+	}
+	return toApply, unchanged
+}
+
+// apply sends objs with ssa after checking that none would take over an object ferry does not
+// own. Immutable-field conflicts fail unless the object carries ferry.dev/force: "true".
+func (s *Syncer) apply(ctx context.Context, env *environments.Environment, st *State, objs []*unstructured.Unstructured) (ChangeSet, error) {
+	if err := s.checkOwnership(ctx, env, st, objs); err != nil {
+		return nil, &Error{Phase: PhaseApply, Err: err}
+	}
+	if err := s.ensureNamespace(ctx, env.Namespace); err != nil {
+		return nil, &Error{Phase: PhaseApply, Err: err}
+	}
+	opts := ssa.DefaultApplyOptions()
+	opts.ForceSelector = map[string]string{ForceAnnotation: "true"}
+	opts.WaitInterval = s.opts.PollInterval
+	if s.watch != nil {
+		s.watch.expect(env.Name, objs)
+	}
+	cs, err := s.mgr.ApplyAllStaged(ctx, copies(objs), opts)
+	if err != nil {
+		if s.watch != nil {
+			s.watch.settle(env.Name, idsOf(objs))
+		}
+		return nil, &Error{Phase: PhaseApply, Err: err}
+	}
+	changes := fromSSA(cs)
+	if s.watch != nil {
+		var unchanged []ObjectID
+		for _, c := range changes {
+			if c.Action == Unchanged {
+				unchanged = append(unchanged, c.Object)
+			}
+		}
+		s.watch.settle(env.Name, unchanged)
+	}
+	return changes, nil
+}
+
+func idsOf(objs []*unstructured.Unstructured) []ObjectID {
+	ids := make([]ObjectID, len(objs))
+	for i, o := range objs {
+		ids[i] = IDOf(o)
+	}
+	return ids
+}
+
+// copies returns deep copies: ssa mutates what it is given.
+func copies(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		out[i] = o.DeepCopy()
+	}
+	return out
+}
+
+func fromSSA(cs *ssa.ChangeSet) ChangeSet {
+	out := make(ChangeSet, 0, len(cs.Entries))
+	for _, e := range cs.Entries {
+		id := ObjectID{Group: e.ObjMetadata.GroupKind.Group, Kind: e.ObjMetadata.GroupKind.Kind,
+			Namespace: e.ObjMetadata.Namespace, Name: e.ObjMetadata.Name}
+		action := Action(e.Action)
+		if e.Action == ssa.DeletedAction {
+			action = Pruned
+		}
+		out = append(out, Change{Object: id, Action: action})
+	}
+	return out
+}
+
+func (s *Syncer) recordFailure(ctx context.Context, st *State, revision string, cause error) {
+	st.AttemptedRevision, st.AttemptedAt, st.LastError = revision, time.Now(), cause.Error()
+	// The inventory is left as it was; a failure to record the failure changes nothing more.
+	_ = s.state.Save(ctx, st)
+}
+
+func (s *Syncer) recordSuccess(ctx context.Context, st *State, revision, digest string, inv Inventory, pruneErr error) error {
+	now := time.Now()
+	if pruneErr != nil {
+		// Keep what could not be pruned, so that the next sync tries again.
+		inv = append(inv, Removed(st.Inventory, inv)...)
+		inv.sort()
+	}
+	st.AppliedRevision, st.AppliedDigest, st.AppliedAt = revision, digest, now
+	st.AttemptedRevision, st.AttemptedAt, st.Inventory = revision, now, inv
+	st.LastError = ""
+	if pruneErr != nil {
+		st.LastError = pruneErr.Error()
+	}
+	if err := s.state.Save(ctx, st); err != nil {
+		return &Error{Phase: PhaseState, Err: err}
+	}
+	return nil
+}
+
+
+// appliedObjects returns the objects of objs that ssa created or configured.
+func appliedObjects(objs []*unstructured.Unstructured, changes ChangeSet) []*unstructured.Unstructured {
+	written := map[ObjectID]bool{}
+	for _, c := range changes {
+		if c.Action == Created || c.Action == Configured {
+			written[c.Object] = true
+		}
+	}
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		if written[IDOf(o)] {
+			out = append(out, o)
+		}
+	}
+	return out
+}
