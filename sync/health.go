@@ -38,4 +38,3 @@ func (s *Syncer) health(ctx context.Context, st *State, applied []*unstructured.
 	}
 	return health, err
 }
-

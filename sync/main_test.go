@@ -78,8 +78,8 @@ func newFixture(t *testing.T, watch bool) *fixture {
 		}
 	})
 	return &fixture{
-		t:   t,
-		env: &environments.Environment{Name: name, Path: "env", Namespace: name, Prune: true},
+		t:    t,
+		env:  &environments.Environment{Name: name, Path: "env", Namespace: name, Prune: true},
 		repo: t.TempDir(), syncer: s, counter: counter, kube: kube,
 	}
 }

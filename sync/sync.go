@@ -197,7 +197,6 @@ func (s *Syncer) recordSuccess(ctx context.Context, st *State, revision, digest 
 	return nil
 }
 
-
 // appliedObjects returns the objects of objs that ssa created or configured.
 func appliedObjects(objs []*unstructured.Unstructured, changes ChangeSet) []*unstructured.Unstructured {
 	written := map[ObjectID]bool{}
