@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-cd/ferry/environments"
+	"github.com/ferry-cd/ferry/internal/repoview"
+	"github.com/ferry-cd/ferry/render"
+	"github.com/ferry-cd/ferry/sync"
+)
+
+// envRun is what sync and diff share: the repository, the cluster, one environment rendered.
+type envRun struct {
+	repo repoFlags
+	kube kubeFlags
+}
+
+func (r *envRun) register(cmd *cobra.Command) {
+	r.repo.register(cmd)
+	r.kube.register(cmd)
+}
+
+// prepare opens the repository, renders env and builds a Syncer. The caller closes the view.
+func (r *envRun) prepare(cmd *cobra.Command, envName string, opts sync.Options) (*repoview.View, *environments.Environment, render.Result, *sync.Syncer, error) {
+	view, pipeline, err := r.repo.open(cmd.Context())
+	if err != nil {
+		return nil, nil, render.Result{}, nil, err
+	}
+	env, ok := pipeline.Environment(envName)
+	if !ok {
+		view.Close()
+		return nil, nil, render.Result{}, nil, &usageError{fmt.Errorf("environment %q is not in ferry.yaml", envName)}
+	}
+	res, err := render.Render(cmd.Context(), view.FS, env)
+	if err != nil {
+		view.Close()
+		return nil, nil, render.Result{}, nil, &sync.Error{Phase: sync.PhaseRender, Err: err}
+	}
+	cfg, err := r.kube.config()
+	if err != nil {
+		view.Close()
+		return nil, nil, render.Result{}, nil, err
+	}
+	opts.Namespace = r.kube.namespace
+	s, err := sync.New(cfg, opts)
+	if err != nil {
+		view.Close()
+		return nil, nil, render.Result{}, nil, err
+	}
+	return view, env, res, s, nil
+}
+
+// revisionOf names what is synced: the commit, or "worktree" for a folder's work tree.
+func revisionOf(v *repoview.View) string {
+	if v.Revision == "" {
+		return "worktree"
+	}
+	return v.Revision
+}
+
+func newSyncCommand() *cobra.Command {
+	var run envRun
+	var once bool
+	opts := sync.DefaultOptions()
+	cmd := &cobra.Command{
+		Use:   "sync ENV",
+		Short: "Sync ENV once from the repository to the cluster, through the agent's code path",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !once {
+				return &usageError{fmt.Errorf("only --once is supported from the CLI; run `ferry agent` to keep syncing")}
+			}
+			view, env, res, s, err := run.prepare(cmd, args[0], opts)
+			if err != nil {
+				return err
+			}
+			defer view.Close()
+			rep, err := s.Sync(cmd.Context(), env, res, revisionOf(view))
+			if rep != nil {
+				fmt.Fprint(cmd.OutOrStdout(), rep.ChangeSet.Changed())
+			}
+			logSync(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)), env.Name, revisionOf(view), rep, err)
+			return err
+		},
+	}
+	run.register(cmd)
+	cmd.Flags().BoolVar(&once, "once", true, "sync once and exit")
+	cmd.Flags().DurationVar(&opts.HealthTimeout, "health-timeout", opts.HealthTimeout, "how long to wait for applied objects to become healthy (0: do not wait)")
+	return cmd
+}
+
+// logSync writes DESIGN.md's one line per sync attempt.
+func logSync(log *slog.Logger, env, revision string, rep *sync.Report, err error) {
+	short := revision
+	if len(short) > 7 && short != "worktree" {
+		short = short[:7]
+	}
+	if err != nil {
+		phase := "apply"
+		if se, ok := err.(*sync.Error); ok {
+			phase = string(se.Phase)
+		}
+		log.Error("sync failed", "env", env, "revision", short, "phase", phase, "error", err.Error())
+		return
+	}
+	result := "applied"
+	if rep.NoOp {
+		result = "unchanged"
+	}
+	cs := rep.ChangeSet
+	log.Info("sync finished", "env", env, "revision", short, "stage", "", "result", result,
+		"created", cs.Count(sync.Created), "configured", cs.Count(sync.Configured),
+		"unchanged", cs.Count(sync.Unchanged), "pruned", cs.Count(sync.Pruned),
+		"health", rep.Health, "duration", rep.Duration.Round(10*time.Millisecond).String())
+}
+
+func newDiffCommand() *cobra.Command {
+	var run envRun
+	cmd := &cobra.Command{
+		Use:   "diff ENV",
+		Short: "Server-side dry-run ENV against the cluster and print a unified diff per object (Secret values masked)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			view, env, res, s, err := run.prepare(cmd, args[0], sync.DefaultOptions())
+			if err != nil {
+				return err
+			}
+			defer view.Close()
+			diffs, err := s.Diff(cmd.Context(), env, res)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			for _, d := range diffs {
+				fmt.Fprintf(out, "%s %s\n%s", d.Object, d.Action, d.Unified)
+			}
+			if len(diffs) == 0 {
+				fmt.Fprintf(out, "%s: no changes\n", env.Name)
+			}
+			return nil
+		},
+	}
+	run.register(cmd)
+	return cmd
+}

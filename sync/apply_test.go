@@ -1,0 +1,177 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
+)
+
+func TestCRDAndCustomResourceInOneSync(t *testing.T) {
+	f := newFixture(t, true)
+	f.env.ClusterScoped = []string{"CustomResourceDefinition"}
+	plural := "widgets" + f.env.Name
+	crd := fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: %[1]s.example.ferry.dev
+spec:
+  group: example.ferry.dev
+  names: {kind: Widget%[2]s, plural: %[1]s, singular: widget%[2]s}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer}
+`, plural, f.env.Name)
+	cr := fmt.Sprintf("apiVersion: example.ferry.dev/v1\nkind: Widget%s\nmetadata:\n  name: first\nspec:\n  size: 3\n", f.env.Name)
+	f.write(map[string]string{"crd.yaml": crd, "widget.yaml": cr})
+	rep := f.mustSync("rev1")
+	if got := rep.ChangeSet.Count(Created); got != 2 {
+		t.Fatalf("created %d objects, want the CRD and the Widget:\n%s", got, rep.ChangeSet)
+	}
+	dyn, err := dynamic.NewForConfig(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvr := schema.GroupVersionResource{Group: "example.ferry.dev", Version: "v1", Resource: plural}
+	w, err := dyn.Resource(gvr).Namespace(f.env.Namespace).Get(t.Context(), "first", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size, _, _ := unstructured.NestedInt64(w.Object, "spec", "size"); size != 3 {
+		t.Errorf("widget spec.size = %d, want 3", size)
+	}
+}
+
+// denyPolicy makes the API server reject ConfigMaps named "rejected" in namespace ns, with a
+// ValidatingAdmissionPolicy and its binding. It waits until the policy is in force.
+func denyPolicy(t *testing.T, f *fixture) (remove func()) {
+	t.Helper()
+	name := "deny-" + f.env.Name
+	policy := fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: %[1]s}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: ["v1"]
+      operations: ["CREATE", "UPDATE"]
+      resources: ["configmaps"]
+  validations:
+  - expression: "object.metadata.name != 'rejected'"
+    message: "ConfigMaps named rejected are refused by policy %[1]s"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: %[1]s}
+spec:
+  policyName: %[1]s
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels: {kubernetes.io/metadata.name: %[2]s}
+`, name, f.env.Namespace)
+	dyn, err := dynamic.NewForConfig(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvrs := []schema.GroupVersionResource{
+		{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicies"},
+		{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicybindings"},
+	}
+	for i, doc := range strings.Split(policy, "---\n") {
+		obj := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dyn.Resource(gvrs[i]).Create(t.Context(), obj, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Policies take effect asynchronously: probe with a dry-run create until it is refused.
+	probe := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "rejected", Namespace: f.env.Namespace}}
+	err = wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := f.kube.CoreV1().ConfigMaps(f.env.Namespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return apierrors.IsInvalid(err) || apierrors.IsForbidden(err), nil
+	})
+	if err != nil {
+		t.Fatalf("policy %s never took effect: %v", name, err)
+	}
+	return func() {
+		for _, gvr := range gvrs {
+			if err := dyn.Resource(gvr).Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
+				t.Errorf("delete %s %s: %v", gvr.Resource, name, err)
+			}
+		}
+	}
+}
+
+func TestFailedApplyPrunesNothingAndKeepsInventory(t *testing.T) {
+	f := newFixture(t, true)
+	f.write(map[string]string{"config.yaml": configMap("config", "one"), "old.yaml": configMap("old", "x")})
+	f.mustSync("rev1")
+	before, err := f.syncer.state.Load(t.Context(), f.env.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removePolicy := denyPolicy(t, f)
+
+	// rev2 drops "old" and adds an object the API server refuses.
+	f.write(map[string]string{"config.yaml": configMap("config", "two"), "rejected.yaml": configMap("rejected", "no")})
+	_, err = f.sync("rev2")
+	var serr *Error
+	if !errors.As(err, &serr) || serr.Phase != PhaseApply || !strings.Contains(err.Error(), "rejected") {
+		t.Fatalf("sync against the policy: %v, want an apply error naming the rejected ConfigMap", err)
+	}
+	t.Logf("refused as: %v", err)
+	if _, err := f.kube.CoreV1().ConfigMaps(f.env.Namespace).Get(t.Context(), "old", metav1.GetOptions{}); err != nil {
+		t.Errorf("old was pruned although the apply failed: %v", err)
+	}
+	after, err := f.syncer.state.Load(t.Context(), f.env.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(after.Inventory) != fmt.Sprint(before.Inventory) || after.AppliedRevision != "rev1" {
+		t.Errorf("inventory or applied revision changed by a failed apply:\nbefore %v %s\nafter  %v %s", before.Inventory, before.AppliedRevision, after.Inventory, after.AppliedRevision)
+	}
+	if after.AttemptedRevision != "rev2" || !strings.Contains(after.LastError, "rejected") {
+		t.Errorf("failed attempt not recorded: attempted %q, error %q", after.AttemptedRevision, after.LastError)
+	}
+
+	removePolicy()
+	err = wait.PollUntilContextTimeout(t.Context(), 500*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		_, err := f.sync("rev2")
+		return err == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("sync did not converge after the policy was removed: %v", err)
+	}
+	if _, err := f.kube.CoreV1().ConfigMaps(f.env.Namespace).Get(t.Context(), "old", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("old not pruned after convergence: %v", err)
+	}
+	if _, err := f.kube.CoreV1().ConfigMaps(f.env.Namespace).Get(t.Context(), "rejected", metav1.GetOptions{}); err != nil {
+		t.Errorf("rejected not created after convergence: %v", err)
+	}
+}

@@ -1,0 +1,174 @@
+package source
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+)
+
+const (
+	// DefaultBranch is the branch followed when Options.Branch is empty.
+	DefaultBranch = "main"
+	// DefaultTimeout bounds each network call when Options.Timeout is zero.
+	DefaultTimeout = 30 * time.Second
+
+	// remoteName is the name the cache gives the remote; its branches land in
+	// refs/remotes/origin/.
+	remoteName = "origin"
+)
+
+// Auth holds the credentials for the remote. Only the fields of the URL's protocol are used:
+// Username and Password for http(s), the SSH fields for ssh.
+type Auth struct {
+	// Username and Password are sent as HTTP basic auth. A token goes in Password; Username
+	// may then be anything ("git" when empty). When both are empty, credentials in the URL,
+	// if any, are used.
+	Username, Password string
+
+	// SSHPrivateKey is a PEM private key (OpenSSH, PKCS#1 or PKCS#8); it is required for ssh
+	// URLs. SSHKeyPassphrase decrypts it when it is encrypted.
+	SSHPrivateKey    []byte
+	SSHKeyPassphrase string
+
+	// KnownHosts holds known_hosts lines that the SSH server's host key must match. It is
+	// required for ssh URLs unless InsecureIgnoreHostKey is set.
+	KnownHosts []byte
+	// InsecureIgnoreHostKey accepts any SSH host key. Set it only when the user turns host
+	// key checking off explicitly.
+	InsecureIgnoreHostKey bool
+}
+
+// Options configures a Source.
+type Options struct {
+	// URL is the repository: https://…, http://… or ssh:// (or scp-like user@host:path).
+	// Local paths and file:// are refused, because go-git serves them by running git.
+	URL string
+	// Branch is the branch followed; DefaultBranch when empty.
+	Branch string
+	// CacheDir is a bare repository that keeps fetched objects between runs. It is created
+	// when missing (or empty); use one per URL: New refuses a cache of another URL.
+	CacheDir string
+	// Auth holds the credentials for URL.
+	Auth Auth
+	// Timeout bounds each network call (an ls-remote, a fetch); DefaultTimeout when zero.
+	Timeout time.Duration
+}
+
+// DefaultOptions returns Options with the default branch and timeout; URL and CacheDir are
+// left for the caller.
+func DefaultOptions() Options {
+	return Options{Branch: DefaultBranch, Timeout: DefaultTimeout}
+}
+
+// Source reads one branch of one remote repository through a local cache. It is safe for
+// concurrent use: fetches run one at a time, and every view opens the cache afresh, so views
+// share no go-git state with a running fetch or with each other.
+type Source struct {
+	opts     Options
+	auth     transport.AuthMethod // nil: none, or credentials in the URL
+	shown    string               // URL for messages, credentials removed
+	secrets  []string             // strings scrubbed from every message
+	fetching chan struct{}        // holds a token while a fetch runs, even one its caller gave up on
+}
+
+// New checks opts, builds the transport's authentication and opens the cache, creating it
+// when missing. It does no network I/O. It returns an error, with credentials removed, when
+// the URL is malformed or of an unsupported protocol, when credentials needed for it are
+// missing, or when the cache cannot be created or belongs to another URL.
+func New(opts Options) (*Source, error) {
+	if opts.Branch == "" {
+		opts.Branch = DefaultBranch
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	s := &Source{opts: opts, fetching: make(chan struct{}, 1), secrets: secrets(opts)}
+	s.shown = displayURL(opts.URL)
+	ep, err := s.check()
+	if err != nil {
+		return nil, err
+	}
+	if s.auth, err = transportAuth(ep, opts.Auth, opts.Timeout); err != nil {
+		return nil, fmt.Errorf("%s: %s", s.shown, s.scrub(err.Error()))
+	}
+	if err := initCache(opts.CacheDir, cacheURL(ep)); err != nil {
+		return nil, fmt.Errorf("%s: %s", s.shown, s.scrub(err.Error()))
+	}
+	return s, nil
+}
+
+// check validates the options and parses the URL.
+func (s *Source) check() (*transport.Endpoint, error) {
+	o := s.opts
+	switch {
+	case o.URL == "":
+		return nil, errors.New("source: no repository URL")
+	case o.CacheDir == "":
+		return nil, fmt.Errorf("%s: no cache folder", s.shown)
+	case o.Timeout < 0:
+		return nil, fmt.Errorf("%s: negative timeout %s", s.shown, o.Timeout)
+	}
+	if err := plumbing.NewBranchReferenceName(o.Branch).Validate(); err != nil {
+		return nil, fmt.Errorf("%s: branch %q: %w", s.shown, o.Branch, err)
+	}
+	ep, err := transport.NewEndpoint(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: bad URL: %s", s.shown, s.scrub(err.Error()))
+	}
+	if ep.Protocol != "http" && ep.Protocol != "https" && ep.Protocol != "ssh" {
+		return nil, fmt.Errorf("%s: unsupported protocol %q: use https, http or ssh", s.shown, ep.Protocol)
+	}
+	return ep, nil
+}
+
+// cacheURL is the URL recorded in the cache: the remote's without any password, nor the
+// user of an http(s) URL (often a token).
+func cacheURL(ep *transport.Endpoint) string {
+	clean := *ep
+	clean.Password = ""
+	if clean.Protocol != "ssh" {
+		clean.User = ""
+	}
+	return clean.String()
+}
+
+// initCache opens the bare repository in dir, creating it when dir is missing or empty, and
+// checks that it caches url.
+func initCache(dir, url string) error {
+	r, err := git.PlainOpen(dir)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+			return fmt.Errorf("cache %s: not empty and not a git repository", dir)
+		}
+		return createCache(dir, url)
+	}
+	if err != nil {
+		return fmt.Errorf("cache %s: %w", dir, err)
+	}
+	rc, err := r.Remote(remoteName)
+	if err != nil {
+		return fmt.Errorf("cache %s: %w", dir, err)
+	}
+	if got := rc.Config().URLs; len(got) != 1 || got[0] != url {
+		return fmt.Errorf("cache %s holds another repository (%v); use one cache folder per URL", dir, got)
+	}
+	return nil
+}
+
+func createCache(dir, url string) error {
+	r, err := git.PlainInit(dir, true)
+	if err != nil {
+		return fmt.Errorf("cache %s: %w", dir, err)
+	}
+	_, err = r.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{url}})
+	if err != nil {
+		return fmt.Errorf("cache %s: %w", dir, err)
+	}
+	return nil
+}
