@@ -6,6 +6,7 @@ import (
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // health waits with kstatus until the applied objects are current, bounded by
@@ -18,7 +19,9 @@ func (s *Syncer) health(ctx context.Context, st *State, applied []*unstructured.
 	}
 	set := make(object.ObjMetadataSet, 0, len(applied))
 	for _, o := range applied {
-		set = append(set, object.UnstructuredToObjMetadata(o))
+		if !alwaysCurrent[o.GroupVersionKind().GroupKind()] {
+			set = append(set, object.UnstructuredToObjMetadata(o))
+		}
 	}
 	err := s.mgr.WaitForSetWithContext(ctx, set, ssa.WaitOptions{
 		Interval: s.opts.PollInterval, Timeout: s.opts.HealthTimeout, FailFast: true,
@@ -37,4 +40,12 @@ func (s *Syncer) health(ctx context.Context, st *State, applied []*unstructured.
 		err = &Error{Phase: PhaseState, Err: saveErr}
 	}
 	return health, err
+}
+
+// alwaysCurrent are kinds kstatus reports Current as soon as they exist (they have no status
+// to wait for): polling them would only cost requests.
+var alwaysCurrent = map[schema.GroupKind]bool{
+	{Kind: "ConfigMap"}: true, {Kind: "Secret"}: true, {Kind: "ServiceAccount"}: true,
+	{Group: "rbac.authorization.k8s.io", Kind: "Role"}: true, {Group: "rbac.authorization.k8s.io", Kind: "RoleBinding"}: true,
+	{Group: "rbac.authorization.k8s.io", Kind: "ClusterRole"}: true, {Group: "rbac.authorization.k8s.io", Kind: "ClusterRoleBinding"}: true,
 }

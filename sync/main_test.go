@@ -2,9 +2,12 @@ package sync
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/go-logr/logr"
 	"os"
 	"path/filepath"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +27,7 @@ import (
 var cluster *localcluster.Cluster
 
 func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard()) // controller-runtime's client warns once without a logger
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	opts := localcluster.DefaultOptions()
 	opts.Workloads = true

@@ -20,8 +20,9 @@ import (
 // in the cluster without ferry's labels for env: it belongs to someone else (created by hand,
 // by another tool, or by another environment) and must not be taken over silently. To adopt
 // it, label it app.kubernetes.io/managed-by=ferry and ferry.dev/environment=ENV first. It
-// lists metadata once per kind and namespace of the new objects, not once per object.
-func (s *Syncer) checkOwnership(ctx context.Context, env *environments.Environment, st *State, objs []*unstructured.Unstructured) error {
+// lists metadata once per kind and namespace of the new objects, not once per object, and
+// returns which of them exist already (owned by env but missing from its inventory).
+func (s *Syncer) checkOwnership(ctx context.Context, env *environments.Environment, st *State, objs []*unstructured.Unstructured) (map[ObjectID]bool, error) {
 	known := st.Inventory.Index()
 	groups := map[groupKey][]*unstructured.Unstructured{}
 	for _, o := range objs {
@@ -32,20 +33,22 @@ func (s *Syncer) checkOwnership(ctx context.Context, env *environments.Environme
 		groups[k] = append(groups[k], o)
 	}
 	var errs []error
+	exists := map[ObjectID]bool{}
 	for k, group := range groups {
 		existing, err := s.listNames(ctx, k)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, o := range group {
 			labels, found := existing[o.GetName()]
+			exists[IDOf(o)] = found
 			if found && !ownedBy(labels, env.Name) {
 				errs = append(errs, fmt.Errorf("%s: exists in the cluster and is not managed by ferry environment %s (labels %v); ferry will not take it over: delete it, or label it %s=%s and %s=%s to adopt it",
 					IDOf(o), env.Name, labels, render.ManagedByLabel, render.ManagedByValue, render.EnvironmentLabel, env.Name))
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return exists, errors.Join(errs...)
 }
 
 type groupKey struct {

@@ -3,10 +3,14 @@ package sync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/fluxcd/pkg/ssa"
+	"github.com/fluxcd/pkg/ssa/utils"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferry-cd/ferry/environments"
 	"github.com/ferry-cd/ferry/render"
@@ -106,39 +110,99 @@ func (s *Syncer) plan(env string, st *State, inv Inventory, res render.Result) (
 	return toApply, unchanged
 }
 
-// apply sends objs with ssa after checking that none would take over an object ferry does not
-// own. Immutable-field conflicts fail unless the object carries ferry.dev/force: "true".
+// apply sends objs after checking that none would take over an object ferry does not own.
+// Objects that do not exist yet are created with one server-side apply request each, in
+// parallel; everything else (and CRDs, Namespaces and ClusterRoles, which must be ready first)
+// goes through ssa's staged apply, which compares each object with a dry-run and reports it
+// configured or unchanged. Immutable-field conflicts fail unless the object carries
+// ferry.dev/force: "true".
 func (s *Syncer) apply(ctx context.Context, env *environments.Environment, st *State, objs []*unstructured.Unstructured) (ChangeSet, error) {
-	if err := s.checkOwnership(ctx, env, st, objs); err != nil {
+	exists, err := s.checkOwnership(ctx, env, st, objs)
+	if err != nil {
 		return nil, &Error{Phase: PhaseApply, Err: err}
 	}
 	if err := s.ensureNamespace(ctx, env.Namespace); err != nil {
 		return nil, &Error{Phase: PhaseApply, Err: err}
 	}
-	opts := ssa.DefaultApplyOptions()
-	opts.ForceSelector = map[string]string{ForceAnnotation: "true"}
-	opts.WaitInterval = s.opts.PollInterval
+	staged, creates := splitCreates(objs, exists)
 	if s.watch != nil {
 		s.watch.expect(env.Name, objs)
 	}
-	cs, err := s.mgr.ApplyAllStaged(ctx, copies(objs), opts)
+	changes, err := s.applyStaged(ctx, staged)
+	if err == nil {
+		var created ChangeSet
+		created, err = s.createAll(ctx, creates)
+		changes = append(changes, created...)
+	}
+	if s.watch != nil {
+		s.settleAfterApply(env.Name, objs, changes, err)
+	}
 	if err != nil {
-		if s.watch != nil {
-			s.watch.settle(env.Name, idsOf(objs))
-		}
 		return nil, &Error{Phase: PhaseApply, Err: err}
 	}
-	changes := fromSSA(cs)
-	if s.watch != nil {
-		var unchanged []ObjectID
-		for _, c := range changes {
-			if c.Action == Unchanged {
-				unchanged = append(unchanged, c.Object)
-			}
-		}
-		s.watch.settle(env.Name, unchanged)
-	}
 	return changes, nil
+}
+
+// splitCreates separates the objects known not to exist (checked by checkOwnership), which
+// are not cluster definitions, from the rest.
+func splitCreates(objs []*unstructured.Unstructured, exists map[ObjectID]bool) (staged, creates []*unstructured.Unstructured) {
+	for _, o := range objs {
+		found, checked := exists[IDOf(o)]
+		if checked && !found && !utils.IsClusterDefinition(o) {
+			creates = append(creates, o)
+		} else {
+			staged = append(staged, o)
+		}
+	}
+	return staged, creates
+}
+
+func (s *Syncer) applyStaged(ctx context.Context, objs []*unstructured.Unstructured) (ChangeSet, error) {
+	if len(objs) == 0 {
+		return nil, nil
+	}
+	opts := ssa.DefaultApplyOptions()
+	opts.ForceSelector = map[string]string{ForceAnnotation: "true"}
+	opts.WaitInterval = s.opts.PollInterval
+	cs, err := s.mgr.ApplyAllStaged(ctx, copies(objs), opts)
+	if err != nil {
+		return nil, err
+	}
+	return fromSSA(cs), nil
+}
+
+// createAll creates objects with server-side apply, Options.Concurrency at a time.
+func (s *Syncer) createAll(ctx context.Context, objs []*unstructured.Unstructured) (ChangeSet, error) {
+	out := make(ChangeSet, len(objs))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.opts.Concurrency)
+	for i, o := range objs {
+		g.Go(func() error {
+			obj := o.DeepCopy()
+			err := s.mgr.Client().Patch(ctx, obj, client.Apply, client.ForceOwnership, client.FieldOwner(FieldManager))
+			if err != nil {
+				return fmt.Errorf("%s: create: %w", IDOf(o), err)
+			}
+			out[i] = Change{Object: IDOf(o), Action: Created}
+			return nil
+		})
+	}
+	return out, g.Wait()
+}
+
+// settleAfterApply tells the drift watch which objects ferry did not write after all.
+func (s *Syncer) settleAfterApply(env string, objs []*unstructured.Unstructured, changes ChangeSet, err error) {
+	if err != nil {
+		s.watch.settle(env, idsOf(objs))
+		return
+	}
+	var unchanged []ObjectID
+	for _, c := range changes {
+		if c.Action == Unchanged {
+			unchanged = append(unchanged, c.Object)
+		}
+	}
+	s.watch.settle(env, unchanged)
 }
 
 func idsOf(objs []*unstructured.Unstructured) []ObjectID {

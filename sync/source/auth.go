@@ -18,10 +18,10 @@ import (
 
 // transportAuth returns go-git's authentication for ep from a, or nil when the URL carries
 // its own credentials or needs none. timeout bounds an SSH dial, which go-git does not bound
-// by the call's context.
-func transportAuth(ep *transport.Endpoint, a Auth, timeout time.Duration) (transport.AuthMethod, error) {
+// by the call's context; tmpDir is a writable folder for a moment.
+func transportAuth(ep *transport.Endpoint, a Auth, timeout time.Duration, tmpDir string) (transport.AuthMethod, error) {
 	if ep.Protocol == "ssh" {
-		return sshAuth(ep, a, timeout)
+		return sshAuth(ep, a, timeout, tmpDir)
 	}
 	if a.Username == "" && a.Password == "" {
 		return nil, nil
@@ -35,7 +35,7 @@ func transportAuth(ep *transport.Endpoint, a Auth, timeout time.Duration) (trans
 
 // sshAuth returns public key authentication with a strict known_hosts check, unless a turns
 // host key checking off. The user is the URL's, "git" when it has none.
-func sshAuth(ep *transport.Endpoint, a Auth, timeout time.Duration) (transport.AuthMethod, error) {
+func sshAuth(ep *transport.Endpoint, a Auth, timeout time.Duration, tmpDir string) (transport.AuthMethod, error) {
 	if len(a.SSHPrivateKey) == 0 {
 		return nil, errors.New("an ssh URL needs an SSH private key")
 	}
@@ -51,7 +51,7 @@ func sshAuth(ep *transport.Endpoint, a Auth, timeout time.Duration) (transport.A
 		keys.HostKeyCallback = ssh.InsecureIgnoreHostKey()
 		return &sshKeyAuth{PublicKeys: keys, timeout: timeout}, nil
 	}
-	keys.HostKeyCallback, keys.HostKeyAlgorithms, err = knownHostsCheck(a.KnownHosts, hostPort(ep))
+	keys.HostKeyCallback, keys.HostKeyAlgorithms, err = knownHostsCheck(a.KnownHosts, hostPort(ep), tmpDir)
 	if err != nil {
 		return nil, err
 	}
@@ -70,12 +70,13 @@ func hostPort(ep *transport.Endpoint) string {
 // knownHostsCheck returns a callback that accepts only host keys listed in knownHosts, and
 // the key types listed for addr. Offering the server only those types matters: otherwise it
 // may pick another type and fail a check that its listed key would pass. The parser reads
-// files only, so the lines go through a temporary file, removed before this returns.
-func knownHostsCheck(knownHosts []byte, addr string) (ssh.HostKeyCallback, []string, error) {
+// files only, so the lines go through a temporary file in tmpDir, removed before this
+// returns; the cache folder serves, as /tmp may be read-only in a pod.
+func knownHostsCheck(knownHosts []byte, addr, tmpDir string) (ssh.HostKeyCallback, []string, error) {
 	if len(bytes.TrimSpace(knownHosts)) == 0 {
 		return nil, nil, errors.New("an ssh URL needs known_hosts lines for the server (or host key checking turned off)")
 	}
-	f, err := os.CreateTemp("", "ferry-known-hosts-")
+	f, err := os.CreateTemp(tmpDir, "ferry-known-hosts-")
 	if err != nil {
 		return nil, nil, fmt.Errorf("known_hosts: %w", err)
 	}

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/ferry-cd/ferry/internal/repoview"
 )
@@ -17,16 +18,19 @@ import (
 // Errors a caller can tell apart with errors.Is. Errors from the remote never wrap go-git's
 // error itself, whose message may hold a credential: its text is copied, scrubbed, instead.
 var (
-	// ErrBranchNotFound: the remote has no such branch.
+	// ErrBranchNotFound is wrapped when the remote has no such branch.
 	ErrBranchNotFound = errors.New("branch not found on the remote")
-	// ErrEmptyRepository: the remote repository has no commits.
+	// ErrEmptyRepository is wrapped when the remote repository has no commits.
 	ErrEmptyRepository = errors.New("remote repository is empty")
-	// ErrRepositoryNotFound: the remote has no such repository (some forges also say so for
-	// a private repository and missing credentials).
+	// ErrRepositoryNotFound is wrapped when the remote has no such repository (some forges
+	// also say so for a private repository and missing credentials).
 	ErrRepositoryNotFound = errors.New("repository not found")
-	// ErrAuthentication: the remote refused the credentials, or wanted some.
+	// ErrAuthentication is wrapped when the remote refuses the credentials or wants some.
 	ErrAuthentication = errors.New("authentication failed")
-	// ErrRevisionNotFound: the commit is not in the cache (fetch it first) or is no commit.
+	// ErrHostKey is wrapped when the SSH server's host key is not in known_hosts, or
+	// another key is listed for the server.
+	ErrHostKey = errors.New("host key not accepted by known_hosts")
+	// ErrRevisionNotFound is wrapped when a commit is not in the cache (fetch it first).
 	ErrRevisionNotFound = errors.New("commit not in the cache")
 )
 
@@ -57,7 +61,7 @@ func secrets(opts Options) []string {
 		}
 	}
 	// Longest first, so that a secret containing another is replaced whole.
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
 	return out
 }
 
@@ -119,7 +123,11 @@ func classify(err error) error {
 			return m.to
 		}
 	}
-	// x/crypto/ssh has no sentinel for a refused key.
+	var keyErr *knownhosts.KeyError
+	if errors.As(err, &keyErr) {
+		return ErrHostKey
+	}
+	// x/crypto/ssh has no sentinel for a refused client key.
 	if strings.Contains(err.Error(), "ssh: unable to authenticate") {
 		return ErrAuthentication
 	}

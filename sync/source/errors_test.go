@@ -228,6 +228,9 @@ func TestNewRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.opts.CacheDir == cache {
+				tc.opts.CacheDir = filepath.Join(t.TempDir(), "cache") // one each: New may create it
+			}
 			_, err := source.New(tc.opts)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New: %v, want an error containing %q", err, tc.want)

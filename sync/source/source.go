@@ -94,10 +94,10 @@ func New(opts Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.auth, err = transportAuth(ep, opts.Auth, opts.Timeout); err != nil {
+	if err := initCache(opts.CacheDir, cacheURL(ep)); err != nil {
 		return nil, fmt.Errorf("%s: %s", s.shown, s.scrub(err.Error()))
 	}
-	if err := initCache(opts.CacheDir, cacheURL(ep)); err != nil {
+	if s.auth, err = transportAuth(ep, opts.Auth, opts.Timeout, opts.CacheDir); err != nil {
 		return nil, fmt.Errorf("%s: %s", s.shown, s.scrub(err.Error()))
 	}
 	return s, nil

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -70,8 +71,8 @@ func TestSSH(t *testing.T) {
 		{"strict known_hosts", source.Auth{SSHPrivateKey: sshd.ClientKey, KnownHosts: sshd.KnownHosts}, "", nil},
 		{"known_hosts with other hosts", source.Auth{SSHPrivateKey: sshd.ClientKey, KnownHosts: []byte(withOthers)}, "", nil},
 		{"host key checking off", source.Auth{SSHPrivateKey: sshd.ClientKey, InsecureIgnoreHostKey: true}, "", nil},
-		{"wrong host key", source.Auth{SSHPrivateKey: sshd.ClientKey, KnownHosts: []byte(mismatch)}, "knownhosts: key mismatch", nil},
-		{"unknown host", source.Auth{SSHPrivateKey: sshd.ClientKey, KnownHosts: []byte(unknown)}, "knownhosts: key is unknown", nil},
+		{"wrong host key", source.Auth{SSHPrivateKey: sshd.ClientKey, KnownHosts: []byte(mismatch)}, "knownhosts: key mismatch", source.ErrHostKey},
+		{"unknown host", source.Auth{SSHPrivateKey: sshd.ClientKey, KnownHosts: []byte(unknown)}, "knownhosts: key is unknown", source.ErrHostKey},
 		{"key the server refuses", source.Auth{SSHPrivateKey: otherClientKey, KnownHosts: sshd.KnownHosts}, "unable to authenticate", source.ErrAuthentication},
 	}
 	for _, tc := range tests {
@@ -103,9 +104,12 @@ func TestSSHFetchAndTree(t *testing.T) {
 	srv := gitserver.Start(t, gitserver.Options{})
 	srv.NewRepo(t, "config", config)
 	sshd := srv.StartSSH(t)
-	s, _ := newSource(t, sshd.RepoURL("config"), func(o *source.Options) {
+	s, cache := newSource(t, sshd.RepoURL("config"), func(o *source.Options) {
 		o.Auth = source.Auth{SSHPrivateKey: sshd.ClientKey, KnownHosts: sshd.KnownHosts}
 	})
+	if left, _ := filepath.Glob(filepath.Join(cache, "ferry-known-hosts-*")); len(left) > 0 {
+		t.Errorf("New left its known_hosts file behind: %v", left)
+	}
 	first := fetch(t, s)
 	second := srv.Commit(t, "config", "staging: 1.1.0", map[string]string{"environments/staging/kustomization.yaml": "newTag: 1.1.0\n"})
 	if got := fetch(t, s); got != second {
