@@ -7,15 +7,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/ferry-cd/ferry/internal/localcluster"
 )
 
-// cluster is the local control plane (API server only) the tests of this package share.
+// cluster is the local control plane with workloads the tests of this package share.
 var cluster *localcluster.Cluster
 
 func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard()) // controller-runtime's client warns once without a logger
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	c, err := localcluster.Start(ctx, localcluster.DefaultOptions())
+	opts := localcluster.DefaultOptions()
+	opts.Workloads = true
+	c, err := localcluster.Start(ctx, opts)
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start local control plane:", err)
