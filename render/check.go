@@ -116,12 +116,9 @@ func (c *checker) checkFile(dir, p string) error {
 	if isRemoteFile(p) {
 		return fmt.Errorf("remote file %q is not allowed: every input must be in the repository", p)
 	}
-	if path.IsAbs(p) {
-		return fmt.Errorf("file %q: absolute paths are not allowed: %w", p, ErrOutsideRepo)
-	}
-	target := path.Join(dir, p)
-	if target == ".." || strings.HasPrefix(target, "../") {
-		return fmt.Errorf("file %q: %w", p, ErrOutsideRepo)
+	target, err := localPath(dir, p)
+	if err != nil {
+		return fmt.Errorf("file %q: %w", p, err)
 	}
 	// A missing file is left to kustomize: some fields also accept inline content.
 	if _, err := c.fs.ReadFile(path.Join(virtualRoot, target)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -130,18 +127,28 @@ func (c *checker) checkFile(dir, p string) error {
 	return nil
 }
 
+// localPath joins a relative path p to the kustomization folder dir, refusing absolute paths
+// and paths that climb out of the repository.
+func localPath(dir, p string) (string, error) {
+	if path.IsAbs(p) {
+		return "", fmt.Errorf("absolute paths are not allowed: %w", ErrOutsideRepo)
+	}
+	target := path.Join(dir, p)
+	if target == ".." || strings.HasPrefix(target, "../") {
+		return "", ErrOutsideRepo
+	}
+	return target, nil
+}
+
 // checkReference checks one resources, bases or components entry: local only, and a folder
 // there is a kustomization to check in turn.
 func (c *checker) checkReference(dir, entry string) error {
 	if looksRemote(entry) {
 		return fmt.Errorf("remote resource %q is not allowed: every input must be in the repository", entry)
 	}
-	if path.IsAbs(entry) {
-		return fmt.Errorf("resource %q: absolute paths are not allowed: %w", entry, ErrOutsideRepo)
-	}
-	target := path.Join(dir, entry)
-	if target == ".." || strings.HasPrefix(target, "../") {
-		return fmt.Errorf("resource %q: %w", entry, ErrOutsideRepo)
+	target, err := localPath(dir, entry)
+	if err != nil {
+		return fmt.Errorf("resource %q: %w", entry, err)
 	}
 	info, _, err := c.fs.t.stat(target)
 	if err != nil {

@@ -2,12 +2,9 @@ package sync
 
 import (
 	"context"
-
 	"fmt"
-	"github.com/go-logr/logr"
 	"os"
 	"path/filepath"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"strings"
 	"testing"
 	"time"
@@ -27,23 +24,7 @@ import (
 var cluster *localcluster.Cluster
 
 func TestMain(m *testing.M) {
-	ctrllog.SetLogger(logr.Discard()) // controller-runtime's client warns once without a logger
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	opts := localcluster.DefaultOptions()
-	opts.Workloads = true
-	c, err := localcluster.Start(ctx, opts)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start local control plane:", err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	if code != 0 {
-		fmt.Fprintln(os.Stderr, "control-plane logs:", c.LogDir())
-	}
-	_ = c.Stop()
-	os.Exit(code)
+	os.Exit(testutil.RunWithCluster(m, true, func(c *localcluster.Cluster) { cluster = c }))
 }
 
 // fixture is one test's environment: a repository folder with an overlay, a Syncer whose
