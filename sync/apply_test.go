@@ -175,3 +175,30 @@ func TestFailedApplyPrunesNothingAndKeepsInventory(t *testing.T) {
 		t.Errorf("rejected not created after convergence: %v", err)
 	}
 }
+
+func TestImmutableChangeFailsUnlessForced(t *testing.T) {
+	f := newFixture(t, true)
+	f.write(map[string]string{"deployment.yaml": deploymentYAML("imm", 1)})
+	f.mustSync("rev1")
+	before, err := f.kube.AppsV1().Deployments(f.env.Namespace).Get(t.Context(), "imm", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new selector label: spec.selector is immutable.
+	changed := strings.ReplaceAll(deploymentYAML("imm", 1), "{app: imm}", "{app: imm, tier: web}")
+	f.write(map[string]string{"deployment.yaml": changed})
+	_, err = f.sync("rev2")
+	if err == nil || !strings.Contains(err.Error(), "imm") || !strings.Contains(strings.ToLower(err.Error()), "immutable") {
+		t.Fatalf("sync of an immutable change: %v, want an error naming the Deployment and the immutable field", err)
+	}
+	forced := strings.Replace(changed, "metadata:\n  name: imm\n", "metadata:\n  name: imm\n  annotations:\n    ferry.dev/force: \"true\"\n", 1)
+	f.write(map[string]string{"deployment.yaml": forced})
+	f.mustSync("rev3")
+	after, err := f.kube.AppsV1().Deployments(f.env.Namespace).Get(t.Context(), "imm", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.UID == before.UID || after.Spec.Selector.MatchLabels["tier"] != "web" {
+		t.Errorf("forced change did not recreate the Deployment: uid %s → %s, selector %v", before.UID, after.UID, after.Spec.Selector.MatchLabels)
+	}
+}

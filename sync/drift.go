@@ -32,9 +32,16 @@ type Watch struct {
 	mapper meta.RESTMapper
 
 	mu      gosync.Mutex
-	kinds   map[schema.GroupKind]*kindWatch
+	kinds   map[watchKey]*kindWatch
 	objects map[string]map[ObjectID]*watched // by environment
 	changes chan string
+}
+
+// watchKey is one informer's scope: a kind in one namespace ("" for cluster-scoped kinds), so
+// that an agent allowed only into its environments' namespaces can still watch them.
+type watchKey struct {
+	kind      schema.GroupKind
+	namespace string
 }
 
 type kindWatch struct {
@@ -53,7 +60,7 @@ type watched struct {
 func newWatch(ctx context.Context, md metadata.Interface, mapper meta.RESTMapper) *Watch {
 	return &Watch{
 		ctx: ctx, meta: md, mapper: mapper,
-		kinds:   map[schema.GroupKind]*kindWatch{},
+		kinds:   map[watchKey]*kindWatch{},
 		objects: map[string]map[ObjectID]*watched{},
 		changes: make(chan string, 64),
 	}
@@ -72,7 +79,7 @@ func (w *Watch) vouches(env string, inv Inventory) bool {
 	}
 	ready := true
 	for _, e := range inv {
-		if !w.watching(e.GroupVersionKind()) {
+		if !w.watching(e.GroupVersionKind(), e.Namespace) {
 			ready = false
 		}
 	}
@@ -89,29 +96,30 @@ func (w *Watch) vouches(env string, inv Inventory) bool {
 	return true
 }
 
-// watching starts the informer for gvk's kind when needed and reports whether it has synced.
-func (w *Watch) watching(gvk schema.GroupVersionKind) bool {
+// watching starts the informer for gvk's kind in namespace when needed and reports whether it
+// has synced.
+func (w *Watch) watching(gvk schema.GroupVersionKind, namespace string) bool {
+	key := watchKey{kind: gvk.GroupKind(), namespace: namespace}
 	w.mu.Lock()
-	kw, ok := w.kinds[gvk.GroupKind()]
-	w.mu.Unlock()
-	if !ok {
-		mapping, err := w.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-		if err != nil {
-			return false
-		}
-		kw = &kindWatch{gvk: gvk, informer: metadatainformer.NewFilteredMetadataInformer(w.meta, mapping.Resource, metav1.NamespaceAll, 0,
-			cache.Indexers{}, func(o *metav1.ListOptions) { o.LabelSelector = render.EnvironmentLabel }).Informer()}
-		_, _ = kw.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { w.observe(kw.gvk, o, false) },
-			UpdateFunc: func(_, o any) { w.observe(kw.gvk, o, false) },
-			DeleteFunc: func(o any) { w.observe(kw.gvk, o, true) },
-		})
-		w.mu.Lock()
-		w.kinds[gvk.GroupKind()] = kw
-		w.mu.Unlock()
-		go kw.informer.Run(w.ctx.Done())
+	defer w.mu.Unlock()
+	if kw, ok := w.kinds[key]; ok {
+		return kw.informer.HasSynced()
 	}
-	return kw.informer.HasSynced()
+	mapping, err := w.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return false
+	}
+	var kw *kindWatch
+	kw = &kindWatch{gvk: gvk, informer: metadatainformer.NewFilteredMetadataInformer(w.meta, mapping.Resource, namespace, 0,
+		cache.Indexers{}, func(o *metav1.ListOptions) { o.LabelSelector = render.EnvironmentLabel }).Informer()}
+	_, _ = kw.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { w.observe(kw.gvk, o, false) },
+		UpdateFunc: func(_, o any) { w.observe(kw.gvk, o, false) },
+		DeleteFunc: func(o any) { w.observe(kw.gvk, o, true) },
+	})
+	w.kinds[key] = kw
+	go kw.informer.Run(w.ctx.Done())
+	return false
 }
 
 // observe records one event for an owned object.

@@ -25,6 +25,10 @@ type Report struct {
 	// Health is Healthy, Progressing (the wait was skipped or cancelled) or Unknown.
 	Health   string
 	Duration time.Duration
+
+	started time.Time
+	state   *State                       // as Apply left it, for WaitHealthy
+	written []*unstructured.Unstructured // what Apply created or configured
 }
 
 // Health values.
@@ -35,13 +39,22 @@ const (
 	Unknown     = "Unknown"
 )
 
-// Sync makes the cluster match res, env rendered at revision: it applies what changed (CRDs
-// and Namespaces first), prunes what left the overlay, records the inventory and waits for
-// health. A failed apply prunes nothing and leaves the inventory as it was. The error is an
-// *Error carrying the phase.
+// Sync makes the cluster match res, env rendered at revision: Apply, then WaitHealthy with the
+// same ctx. The error is an *Error carrying the phase.
 func (s *Syncer) Sync(ctx context.Context, env *environments.Environment, res render.Result, revision string) (*Report, error) {
+	rep, err := s.Apply(ctx, env, res, revision)
+	if err != nil || rep.NoOp {
+		return rep, err
+	}
+	return rep, s.WaitHealthy(ctx, rep)
+}
+
+// Apply sends what changed (CRDs and Namespaces first), prunes what left the overlay and records
+// the inventory. A failed apply prunes nothing and leaves the inventory as it was. A report with
+// NoOp set wrote nothing. The error is an *Error carrying the phase.
+func (s *Syncer) Apply(ctx context.Context, env *environments.Environment, res render.Result, revision string) (*Report, error) {
 	start := time.Now()
-	rep := &Report{Env: env.Name, Revision: revision, Health: Unknown}
+	rep := &Report{Env: env.Name, Revision: revision, Health: Unknown, started: start}
 	if len(res.Objects) == 0 && !env.AllowEmpty {
 		// render refuses this too; checked again because pruning to nothing is irreversible.
 		return rep, &Error{Phase: PhaseRender, Err: errors.New("empty render: nothing applied, nothing pruned (set allowEmpty: true to allow it)")}
@@ -50,14 +63,15 @@ func (s *Syncer) Sync(ctx context.Context, env *environments.Environment, res re
 	if err != nil {
 		return rep, &Error{Phase: PhaseState, Err: err}
 	}
+	rep.state = st
 	inv, err := NewInventory(res.Objects)
 	if err != nil {
 		return rep, &Error{Phase: PhaseRender, Err: err}
 	}
 	toApply, unchanged := s.plan(env.Name, st, inv, res)
-	if len(toApply) == 0 && st.AppliedDigest == res.Digest && st.AppliedRevision == revision {
-		rep.NoOp, rep.ChangeSet, rep.Health = true, unchanged, st.Health
-		rep.Duration = time.Since(start)
+	sameRender := st.AppliedDigest == res.Digest && st.AppliedRevision == revision
+	if len(toApply) == 0 && sameRender {
+		rep.NoOp, rep.ChangeSet, rep.Health, rep.Duration = true, unchanged, st.Health, time.Since(start)
 		return rep, nil
 	}
 	changes, err := s.apply(ctx, env, st, toApply)
@@ -67,7 +81,7 @@ func (s *Syncer) Sync(ctx context.Context, env *environments.Environment, res re
 	}
 	rep.ChangeSet = append(changes, unchanged...)
 	removed := Removed(st.Inventory, inv)
-	if len(changes.Changed()) == 0 && len(removed) == 0 && st.AppliedDigest == res.Digest && st.AppliedRevision == revision {
+	if len(changes.Changed()) == 0 && len(removed) == 0 && sameRender {
 		// ssa found nothing to change: record nothing either.
 		rep.NoOp, rep.Health, rep.Duration = true, st.Health, time.Since(start)
 		return rep, nil
@@ -77,12 +91,24 @@ func (s *Syncer) Sync(ctx context.Context, env *environments.Environment, res re
 	if err := s.recordSuccess(ctx, st, revision, res.Digest, inv, pruneErr); err != nil {
 		return rep, err
 	}
+	rep.written, rep.Duration = appliedObjects(toApply, changes), time.Since(start)
 	if pruneErr != nil {
 		return rep, &Error{Phase: PhasePrune, Err: pruneErr}
 	}
-	rep.Health, err = s.health(ctx, st, appliedObjects(toApply, changes))
-	rep.Duration = time.Since(start)
-	return rep, err
+	return rep, nil
+}
+
+// WaitHealthy waits until what Apply wrote is healthy, records the health in the state and sets
+// rep.Health and rep.Duration. Cancelling ctx (a newer revision pre-empts the wait) leaves the
+// health Progressing and returns nil; a timeout or failure returns an *Error in the health phase.
+func (s *Syncer) WaitHealthy(ctx context.Context, rep *Report) error {
+	if rep.state == nil {
+		return nil
+	}
+	var err error
+	rep.Health, err = s.health(ctx, rep.state, rep.written)
+	rep.Duration = time.Since(rep.started)
+	return err
 }
 
 // plan splits the render into the objects to send and those known to be unchanged: an object
