@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"time"
 
@@ -60,6 +61,9 @@ const (
 	inventoryCompressAbove = 32 << 10
 )
 
+// stateLabel marks a state ConfigMap; its value is the environment's name.
+const stateLabel = "ferry.dev/state"
+
 // StateStore reads and writes state ConfigMaps in one namespace.
 type StateStore struct {
 	client    kubernetes.Interface
@@ -81,6 +85,40 @@ func (s *StateStore) Load(ctx context.Context, env string) (*State, error) {
 		return nil, fmt.Errorf("state ConfigMap %s/%s: %w", s.namespace, StateConfigMapName(env), err)
 	}
 	return decodeState(env, cm)
+}
+
+// List returns the state of every environment with a state ConfigMap in the store's namespace,
+// sorted by environment name; a missing namespace lists none. ConfigMaps that carry the
+// ferry.dev/state label but are not named ferry-<its value> are skipped, because Load would
+// never read them. The error names the ConfigMap that could not be listed or decoded.
+func (s *StateStore) List(ctx context.Context) ([]*State, error) {
+	var states []*State
+	// Pages bound the memory a response takes: a state ConfigMap holds up to ~1 MiB of inventory.
+	opts := metav1.ListOptions{LabelSelector: stateLabel, Limit: 50}
+	for {
+		list, err := s.client.CoreV1().ConfigMaps(s.namespace).List(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("state ConfigMaps in %s: list: %w", s.namespace, err)
+		}
+		for i := range list.Items {
+			cm := &list.Items[i]
+			env := cm.Labels[stateLabel]
+			if env == "" || cm.Name != StateConfigMapName(env) {
+				continue
+			}
+			st, err := decodeState(env, cm)
+			if err != nil {
+				return nil, err
+			}
+			states = append(states, st)
+		}
+		if list.Continue == "" {
+			break
+		}
+		opts.Continue = list.Continue
+	}
+	sort.Slice(states, func(i, j int) bool { return states[i].Env < states[j].Env })
+	return states, nil
 }
 
 func decodeState(env string, cm *corev1.ConfigMap) (*State, error) {
@@ -157,7 +195,7 @@ func encodeState(st *State) (*corev1.ConfigMap, error) {
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   StateConfigMapName(st.Env),
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "ferry", "ferry.dev/state": st.Env},
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "ferry", stateLabel: st.Env},
 		},
 		Data: map[string]string{
 			keyAppliedRevision:   st.AppliedRevision,

@@ -120,3 +120,12 @@ func (s *Syncer) Drifted(env string) []ObjectID {
 	}
 	return s.watch.drifted(env)
 }
+
+// DriftChanges delivers an environment's name each time one of its objects drifts (nil
+// without a drift watch).
+func (s *Syncer) DriftChanges() <-chan string {
+	if s.watch == nil {
+		return nil
+	}
+	return s.watch.Changes()
+}

@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-cd/ferry/agent"
 	"github.com/ferry-cd/ferry/environments"
 	"github.com/ferry-cd/ferry/internal/repoview"
 	"github.com/ferry-cd/ferry/render"
@@ -83,7 +83,7 @@ func newSyncCommand() *cobra.Command {
 			if rep != nil {
 				fmt.Fprint(cmd.OutOrStdout(), rep.ChangeSet.Changed())
 			}
-			logSync(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)), env.Name, revisionOf(view), rep, err)
+			agent.LogSync(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)), env.Name, revisionOf(view), "", rep, err)
 			return err
 		},
 	}
@@ -91,31 +91,6 @@ func newSyncCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&once, "once", true, "sync once and exit")
 	cmd.Flags().DurationVar(&opts.HealthTimeout, "health-timeout", opts.HealthTimeout, "how long to wait for applied objects to become healthy (0: do not wait)")
 	return cmd
-}
-
-// logSync writes DESIGN.md's one line per sync attempt.
-func logSync(log *slog.Logger, env, revision string, rep *sync.Report, err error) {
-	short := revision
-	if len(short) > 7 && short != "worktree" {
-		short = short[:7]
-	}
-	if err != nil {
-		phase := "apply"
-		if se, ok := err.(*sync.Error); ok {
-			phase = string(se.Phase)
-		}
-		log.Error("sync failed", "env", env, "revision", short, "phase", phase, "error", err.Error())
-		return
-	}
-	result := "applied"
-	if rep.NoOp {
-		result = "unchanged"
-	}
-	cs := rep.ChangeSet
-	log.Info("sync finished", "env", env, "revision", short, "stage", "", "result", result,
-		"created", cs.Count(sync.Created), "configured", cs.Count(sync.Configured),
-		"unchanged", cs.Count(sync.Unchanged), "pruned", cs.Count(sync.Pruned),
-		"health", rep.Health, "duration", rep.Duration.Round(10*time.Millisecond).String())
 }
 
 func newDiffCommand() *cobra.Command {

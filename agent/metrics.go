@@ -1,0 +1,46 @@
+package agent
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the Prometheus series DESIGN.md lists, in a registry of their own.
+type metrics struct {
+	registry *prometheus.Registry
+	syncs    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	ready    *prometheus.GaugeVec
+	revision *prometheus.GaugeVec
+	drift    *prometheus.GaugeVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_sync_total", Help: "Sync attempts by environment and result (applied, unchanged, failed).",
+		}, []string{"env", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ferry_sync_duration_seconds", Help: "Duration of sync attempts, health wait included.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
+		}, []string{"env"}),
+		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ferry_environment_ready", Help: "1 when the environment's last sync succeeded and it is healthy, else 0.",
+		}, []string{"env"}),
+		revision: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ferry_applied_revision_info", Help: "The revision last applied to each environment (value 1).",
+		}, []string{"env", "revision"}),
+		drift: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ferry_drift_objects", Help: "Owned objects changed in the cluster since ferry applied them.",
+		}, []string{"env"}),
+	}
+	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// applied records an applied revision, replacing the environment's previous one.
+func (m *metrics) applied(env, revision string) {
+	m.revision.DeletePartialMatch(prometheus.Labels{"env": env})
+	m.revision.WithLabelValues(env, revision).Set(1)
+}

@@ -1,0 +1,108 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ferry-cd/ferry/environments"
+	"github.com/ferry-cd/ferry/render"
+	"github.com/ferry-cd/ferry/sync"
+)
+
+// apply runs the apply phase and starts the health wait.
+func (w *worker) apply(env *environments.Environment, res render.Result, revision string) {
+	syncer := w.t.syncer
+	rep, err := syncer.Apply(w.t.ctx, env, res, revision)
+	if err != nil {
+		w.fail(revision, err)
+		return
+	}
+	if rep.NoOp {
+		w.finish(rep, nil)
+		return
+	}
+	ctx, cancel := context.WithCancel(w.t.ctx)
+	hw := &healthWait{revision: revision, cancel: cancel, done: make(chan struct{})}
+	w.mu.Lock()
+	w.wait = hw
+	w.mu.Unlock()
+	go func() {
+		defer close(hw.done)
+		defer cancel()
+		err := syncer.WaitHealthy(ctx, rep)
+		w.finish(rep, err)
+	}()
+}
+
+// fail logs a failed attempt, counts it and schedules a retry with backoff.
+func (w *worker) fail(revision string, err error) {
+	a := w.t.a
+	LogSync(a.log, w.env, revision, "", nil, err)
+	a.metrics.syncs.WithLabelValues(w.env, "failed").Inc()
+	a.metrics.ready.WithLabelValues(w.env).Set(0)
+	w.mu.Lock()
+	delay := w.backoff.next()
+	if w.retry != nil {
+		w.retry.Stop()
+	}
+	w.retry = time.AfterFunc(delay, func() { w.poke("retry") })
+	changed := err.Error() != w.lastError
+	w.lastError = err.Error()
+	w.mu.Unlock()
+	if changed {
+		w.event("Warning", "SyncFailed", fmt.Sprintf("revision %s: %v", short(revision), err))
+	}
+}
+
+// finish logs a finished attempt and records it in metrics and, on change, in Events.
+func (w *worker) finish(rep *sync.Report, err error) {
+	a := w.t.a
+	result := LogSync(a.log, w.env, rep.Revision, "", rep, err)
+	a.metrics.syncs.WithLabelValues(w.env, result).Inc()
+	a.metrics.duration.WithLabelValues(w.env).Observe(rep.Duration.Seconds())
+	ready := 0.0
+	if err == nil && rep.Health == sync.Healthy {
+		ready = 1
+	}
+	a.metrics.ready.WithLabelValues(w.env).Set(ready)
+	if err != nil {
+		w.mu.Lock()
+		w.lastError = err.Error()
+		w.mu.Unlock()
+		w.event("Warning", "HealthFailed", fmt.Sprintf("revision %s: %v", short(rep.Revision), err))
+		return
+	}
+	a.metrics.applied(w.env, rep.Revision)
+	w.recordChange(rep)
+}
+
+// recordChange emits Events when the applied revision or the health changed.
+func (w *worker) recordChange(rep *sync.Report) {
+	w.mu.Lock()
+	w.backoff.reset()
+	revChanged := rep.Revision != w.lastRevision && !rep.NoOp
+	healthChanged := rep.Health != w.lastHealth
+	w.lastRevision, w.lastHealth, w.lastError = rep.Revision, rep.Health, ""
+	w.mu.Unlock()
+	cs := rep.ChangeSet
+	if revChanged {
+		w.event("Normal", "RevisionApplied", fmt.Sprintf("applied %s: created %d, configured %d, pruned %d",
+			short(rep.Revision), cs.Count(sync.Created), cs.Count(sync.Configured), cs.Count(sync.Pruned)))
+	}
+	if healthChanged {
+		kind := "Normal"
+		if rep.Health == sync.Degraded {
+			kind = "Warning"
+		}
+		w.event(kind, "HealthChanged", fmt.Sprintf("%s at %s", rep.Health, short(rep.Revision)))
+	}
+}
+
+// event records a Kubernetes Event on the environment's state ConfigMap. Failures to record
+// are logged, never fatal.
+func (w *worker) event(kind, reason, message string) {
+	if err := w.t.a.recordEvent(w.t.ctx, w.env, kind, reason, message); err != nil {
+		w.t.a.log.Warn("cannot record event", "env", w.env, "reason", reason, "error", err.Error())
+	}
+}

@@ -1,0 +1,185 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	gosync "sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/ferry-cd/ferry/environments"
+	"github.com/ferry-cd/ferry/sync"
+)
+
+// term is one period of leadership (or the whole run without election): a Syncer with its
+// drift watch, a worker per environment and their schedules. It ends with its context.
+type term struct {
+	a      *Agent
+	ctx    context.Context
+	syncer *sync.Syncer
+	cron   *cron.Cron
+
+	mu       gosync.Mutex
+	workers  map[string]*worker
+	pipeline *environments.Pipeline
+	rev      string // revision the pipeline was read at
+	wg       gosync.WaitGroup
+}
+
+// lead runs a term until ctx ends, then waits for its workers.
+func (a *Agent) lead(ctx context.Context) {
+	syncer, err := sync.New(a.cfg, a.opts.Sync)
+	if err != nil {
+		a.log.Error("cannot start syncing", "error", err.Error())
+		return
+	}
+	syncer.EnableDriftWatch(ctx)
+	t := &term{a: a, ctx: ctx, syncer: syncer, cron: cron.New(), workers: map[string]*worker{}}
+	a.setTerm(t)
+	defer a.setTerm(nil)
+	t.cron.Start()
+	defer t.cron.Stop()
+	go t.forwardDrift()
+	t.configureUntilReady()
+	<-ctx.Done()
+	t.wg.Wait()
+}
+
+// configureUntilReady reads ferry.yaml at the branch head and starts the workers, retrying with
+// backoff while the repository or ferry.yaml is broken (each failure is logged).
+func (t *term) configureUntilReady() {
+	backoff := newBackoff(t.a.opts.MinBackoff, t.a.opts.MaxBackoff)
+	for t.ctx.Err() == nil {
+		rev, err := t.fetch()
+		if err == nil {
+			_, err = t.pipelineAt(rev)
+		}
+		if err == nil {
+			t.triggerAll("start")
+			return
+		}
+		t.a.log.Error("sync failed", "env", "*", "revision", short(rev), "phase", string(sync.PhaseRender), "error", err.Error())
+		select {
+		case <-t.ctx.Done():
+		case <-time.After(backoff.next()):
+		}
+	}
+}
+
+// fetch asks the remote for the branch head and fetches it when it moved.
+func (t *term) fetch() (string, error) {
+	head, err := t.a.src.Head(t.ctx)
+	if err != nil {
+		return "", err
+	}
+	t.mu.Lock()
+	known := t.rev == head
+	t.mu.Unlock()
+	if known {
+		return head, nil
+	}
+	return t.a.src.Fetch(t.ctx)
+}
+
+// pipelineAt returns ferry.yaml at rev, reading it only when rev changed, and reconciles the
+// workers and schedules with it. A broken ferry.yaml is an error and changes nothing.
+func (t *term) pipelineAt(rev string) (*environments.Pipeline, error) {
+	t.mu.Lock()
+	if t.rev == rev && t.pipeline != nil {
+		defer t.mu.Unlock()
+		return t.pipeline, nil
+	}
+	t.mu.Unlock()
+	tree, err := t.a.src.Tree(t.ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	p, err := environments.Load(tree)
+	if err != nil {
+		return nil, fmt.Errorf("%s at %s: %w", environments.FileName, short(rev), err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rev, t.pipeline = rev, p
+	t.reconcile(p)
+	return p, nil
+}
+
+// reconcile starts a worker and a schedule for every selected environment of p and stops
+// those of environments that left it. Called with t.mu held.
+func (t *term) reconcile(p *environments.Pipeline) {
+	seen := map[string]bool{}
+	for i := range p.Environments {
+		env := &p.Environments[i]
+		if !t.a.selected(env.Name) {
+			continue
+		}
+		seen[env.Name] = true
+		w := t.workers[env.Name]
+		if w == nil {
+			w = newWorker(t, env.Name)
+			t.workers[env.Name] = w
+			t.wg.Add(1)
+			go func() { defer t.wg.Done(); w.run() }()
+		}
+		w.schedule(env.Schedule)
+	}
+	for name, w := range t.workers {
+		if !seen[name] {
+			w.stop()
+			delete(t.workers, name)
+			t.a.log.Info("environment left ferry.yaml: no longer synced, nothing pruned", "env", name)
+		}
+	}
+}
+
+// triggerAll asks every worker to sync now.
+func (t *term) triggerAll(reason string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, w := range t.workers {
+		w.poke(reason)
+	}
+}
+
+// forwardDrift turns drift notifications into syncs of the drifted environment.
+func (t *term) forwardDrift() {
+	changes := t.syncer.DriftChanges()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case env := <-changes:
+			t.mu.Lock()
+			if w := t.workers[env]; w != nil {
+				w.poke("drift")
+			}
+			t.mu.Unlock()
+			t.a.metrics.drift.WithLabelValues(env).Set(float64(len(t.syncer.Drifted(env))))
+		}
+	}
+}
+
+func short(rev string) string {
+	if len(rev) == 40 {
+		return rev[:7]
+	}
+	return rev
+}
+
+// backoff doubles a delay from min to max.
+type backoff struct{ cur, min, max time.Duration }
+
+func newBackoff(min, max time.Duration) *backoff { return &backoff{min: min, max: max} }
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else if b.cur *= 2; b.cur > b.max {
+		b.cur = b.max
+	}
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }

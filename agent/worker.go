@@ -1,0 +1,164 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	gosync "sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/ferry-cd/ferry/render"
+	"github.com/ferry-cd/ferry/sync"
+)
+
+// worker syncs one environment: at most one sync of it runs at a time. Triggers (schedule,
+// webhook, drift, retry) coalesce: a trigger that arrives during a sync causes one more sync.
+type worker struct {
+	t     *term
+	env   string
+	pokes chan string
+	done  chan struct{}
+	once  gosync.Once
+
+	mu      gosync.Mutex
+	entry   cron.EntryID
+	spec    string
+	retry   *time.Timer
+	backoff *backoff
+	wait    *healthWait
+
+	// last seen, to emit Events on change only
+	lastRevision, lastHealth, lastError string
+}
+
+// healthWait is a health wait running after an apply; a newer revision cancels it.
+type healthWait struct {
+	revision string
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+func newWorker(t *term, env string) *worker {
+	return &worker{t: t, env: env, pokes: make(chan string, 1), done: make(chan struct{}),
+		backoff: newBackoff(t.a.opts.MinBackoff, t.a.opts.MaxBackoff)}
+}
+
+// poke asks for a sync; it never blocks.
+func (w *worker) poke(reason string) {
+	select {
+	case w.pokes <- reason:
+	default:
+	}
+}
+
+// schedule (re)registers the environment's cron schedule when it changed.
+func (w *worker) schedule(spec string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if spec == w.spec {
+		return
+	}
+	if w.spec != "" {
+		w.t.cron.Remove(w.entry)
+	}
+	id, err := w.t.cron.AddFunc(spec, func() { w.poke("schedule") })
+	if err != nil { // ferry.yaml validation parses schedules, so this is not expected
+		w.t.a.log.Error("bad schedule", "env", w.env, "schedule", spec, "error", err.Error())
+		return
+	}
+	w.entry, w.spec = id, spec
+}
+
+func (w *worker) stop() {
+	w.once.Do(func() {
+		close(w.done)
+		w.mu.Lock()
+		w.t.cron.Remove(w.entry)
+		w.mu.Unlock()
+	})
+}
+
+func (w *worker) run() {
+	defer w.endWait(nil)
+	for {
+		select {
+		case <-w.t.ctx.Done():
+			return
+		case <-w.done:
+			return
+		case reason := <-w.pokes:
+			w.syncOnce(reason)
+		}
+	}
+}
+
+// syncOnce brings the environment to the branch head (or its pin): fetch, ferry.yaml, render,
+// apply, then a health wait in the background that a newer revision may cancel.
+func (w *worker) syncOnce(reason string) {
+	ctx := w.t.ctx
+	rev, err := w.t.fetch()
+	if err != nil {
+		w.fail(rev, &sync.Error{Phase: sync.PhaseRender, Err: err})
+		return
+	}
+	pipeline, err := w.t.pipelineAt(rev)
+	if err != nil {
+		w.fail(rev, &sync.Error{Phase: sync.PhaseRender, Err: err})
+		return
+	}
+	env, ok := pipeline.Environment(w.env)
+	if !ok {
+		return // reconcile stops this worker
+	}
+	target := rev
+	if env.Pin != "" {
+		target = env.Pin
+	}
+	if w.waitingFor(target) {
+		return // this revision is applied and its health wait is still running
+	}
+	w.endWait(errPreempted)
+	tree, err := w.t.a.src.Tree(ctx, target)
+	if err == nil {
+		var res render.Result
+		if res, err = render.Render(ctx, tree, env); err == nil {
+			w.apply(env, res, target)
+			return
+		}
+	}
+	w.fail(target, &sync.Error{Phase: sync.PhaseRender, Err: err})
+}
+
+var errPreempted = errors.New("a newer revision arrived")
+
+func (w *worker) waitingFor(revision string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.wait == nil {
+		return false
+	}
+	select {
+	case <-w.wait.done:
+		w.wait = nil
+		return false
+	default:
+		return w.wait.revision == revision
+	}
+}
+
+// endWait cancels a health wait in progress and waits for it to end.
+func (w *worker) endWait(cause error) {
+	w.mu.Lock()
+	hw := w.wait
+	w.wait = nil
+	w.mu.Unlock()
+	if hw == nil {
+		return
+	}
+	hw.cancel()
+	select {
+	case <-hw.done:
+	case <-time.After(w.t.a.opts.ShutdownGrace):
+	}
+}

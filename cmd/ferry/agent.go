@@ -1,0 +1,130 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-cd/ferry/agent"
+	"github.com/ferry-cd/ferry/internal/repoview"
+	"github.com/ferry-cd/ferry/sync/source"
+)
+
+// Environment variables holding secrets: never flags, so they stay out of process listings.
+const (
+	envGitUsername   = "FERRY_GIT_USERNAME"
+	envGitPassword   = "FERRY_GIT_PASSWORD"
+	envGitSSHKey     = "FERRY_GIT_SSH_KEY_FILE"
+	envGitKnownHosts = "FERRY_GIT_KNOWN_HOSTS_FILE"
+	envWebhookSecret = "FERRY_WEBHOOK_SECRET"
+)
+
+func newAgentCommand() *cobra.Command {
+	opts := agent.DefaultOptions()
+	var kube kubeFlags
+	var envs, logFormat string
+	var insecureHostKey bool
+	cmd := &cobra.Command{
+		Use:   "agent --repo URL",
+		Short: "Run the in-cluster daemon: sync environments on schedule, on webhook and on drift",
+		Long: "Credentials come from the environment: " + strings.Join([]string{envGitUsername, envGitPassword,
+			envGitSSHKey, envGitKnownHosts, envWebhookSecret}, ", ") + ".",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Source.URL == "" {
+				return &usageError{fmt.Errorf("--repo is required")}
+			}
+			logger, err := newLogger(cmd, logFormat)
+			if err != nil {
+				return err
+			}
+			opts.Logger = logger
+			opts.Namespace = kube.namespace
+			if envs != "" {
+				opts.Environments = strings.Split(envs, ",")
+			}
+			if opts.Source.CacheDir == "" {
+				opts.Source.CacheDir = cacheDir(opts.Source.URL)
+			}
+			if err := credentialsFromEnv(&opts, insecureHostKey); err != nil {
+				return err
+			}
+			cfg, err := kube.config()
+			if err != nil {
+				return err
+			}
+			a, err := agent.New(cfg, opts)
+			if err != nil {
+				return err
+			}
+			return a.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Source.URL, "repo", "", "config repository URL (https:// or ssh://)")
+	f.StringVar(&opts.Source.Branch, "branch", "main", "branch to follow")
+	f.StringVar(&envs, "environments", "", "comma-separated environments to sync (default: all in ferry.yaml)")
+	f.StringVar(&opts.Source.CacheDir, "cache-dir", "", "folder for the git cache (default: one per repository URL under the user cache folder)")
+	f.StringVar(&opts.HTTPAddr, "http-addr", ":8080", "address of the webhook (POST /hooks/git), /healthz and /readyz")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", ":9090", "address of /metrics")
+	f.BoolVar(&opts.LeaderElection, "leader-elect", true, "elect one leader among replicas with a Lease")
+	f.StringVar(&opts.Identity, "identity", "", "this replica's name in the election (default: host name)")
+	f.DurationVar(&opts.Sync.HealthTimeout, "health-timeout", opts.Sync.HealthTimeout, "how long to wait for applied objects to become healthy")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.BoolVar(&insecureHostKey, "insecure-ignore-host-key", false, "do not check the SSH server's host key (unsafe)")
+	kube.register(cmd)
+	return cmd
+}
+
+func newLogger(cmd *cobra.Command, format string) (*slog.Logger, error) {
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil)), nil
+	default:
+		return nil, &usageError{fmt.Errorf("unknown --log-format %q (want text or json)", format)}
+	}
+}
+
+// credentialsFromEnv fills the git credentials and the webhook secret from the environment.
+func credentialsFromEnv(opts *agent.Options, insecureHostKey bool) error {
+	auth := source.Auth{
+		Username:              os.Getenv(envGitUsername),
+		Password:              os.Getenv(envGitPassword),
+		InsecureIgnoreHostKey: insecureHostKey,
+	}
+	if path := os.Getenv(envGitSSHKey); path != "" {
+		key, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", envGitSSHKey, err)
+		}
+		auth.SSHPrivateKey = key
+	}
+	if path := os.Getenv(envGitKnownHosts); path != "" {
+		hosts, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", envGitKnownHosts, err)
+		}
+		auth.KnownHosts = hosts
+	}
+	opts.Source.Auth = auth
+	opts.WebhookSecret = []byte(os.Getenv(envWebhookSecret))
+	return nil
+}
+
+// cacheDir returns a git cache folder of its own for repoURL: a cache belongs to one URL.
+func cacheDir(repoURL string) string {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	sum := sha256.Sum256([]byte(repoview.Redact(repoURL)))
+	return filepath.Join(base, "ferry", "git", hex.EncodeToString(sum[:6]))
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ferry-cd/ferry/sync"
+)
+
+func newStatusCommand() *cobra.Command {
+	var kube kubeFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Print every environment's revision, stage, health, last sync and message from its state ConfigMap",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Bad usage is reported before the cluster is asked anything.
+			if output != "" && output != "json" {
+				return &usageError{errUnknownOutput(output)}
+			}
+			cfg, err := kube.config()
+			if err != nil {
+				return err
+			}
+			client, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return fmt.Errorf("kubernetes client: %w", err)
+			}
+			states, err := sync.NewStateStore(client, kube.namespace).List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				// Always an array, [] when there is nothing, so that scripts need no special case.
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(statusesOf(states))
+			}
+			if len(states) == 0 {
+				_, err := fmt.Fprintf(out, "no environments synced in namespace %s\n", kube.namespace)
+				return err
+			}
+			return writeStatusTable(out, states, time.Now())
+		},
+	}
+	kube.register(cmd)
+	// status only reads: unlike sync, it never creates the namespace.
+	cmd.Flags().Lookup("namespace").Usage = "ferry's own namespace, holding the state ConfigMaps"
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json (default: a table)")
+	return cmd
+}
+
+// envStatus is one environment in `ferry status -o json`. The state ConfigMap holds no Secret
+// data, and neither does this.
+type envStatus struct {
+	Env string `json:"env"`
+	// Revision is the last applied revision, in full ("" when never applied).
+	Revision          string `json:"revision"`
+	AttemptedRevision string `json:"attemptedRevision"`
+	Stage             string `json:"stage"`
+	Health            string `json:"health"`
+	// AppliedAt and AttemptedAt are null when it never happened.
+	AppliedAt   *time.Time `json:"appliedAt"`
+	AttemptedAt *time.Time `json:"attemptedAt"`
+	LastError   string     `json:"lastError"`
+	// Objects is the number of objects in the inventory.
+	Objects int `json:"objects"`
+}
+
+func statusesOf(states []*sync.State) []envStatus {
+	out := make([]envStatus, 0, len(states))
+	for _, st := range states {
+		out = append(out, envStatus{
+			Env: st.Env, Revision: st.AppliedRevision, AttemptedRevision: st.AttemptedRevision,
+			Stage: st.Stage, Health: healthOf(st), AppliedAt: timeOrNil(st.AppliedAt),
+			AttemptedAt: timeOrNil(st.AttemptedAt), LastError: st.LastError, Objects: len(st.Inventory),
+		})
+	}
+	return out
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// writeStatusTable writes states as a kubectl-style table, ages relative to now.
+func writeStatusTable(w io.Writer, states []*sync.State, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 6, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "ENV\tREVISION\tSTAGE\tHEALTH\tLAST SYNC\tMESSAGE")
+	for _, st := range states {
+		stage := st.Stage
+		if stage == "" {
+			stage = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", st.Env, shortRevision(st.AppliedRevision), stage,
+			healthOf(st), age(now, st.AttemptedAt), statusMessage(st))
+	}
+	return tw.Flush()
+}
+
+// shortRevision returns the first 7 characters of a commit SHA, "worktree" as it is, and "-"
+// for no revision.
+func shortRevision(rev string) string {
+	switch {
+	case rev == "":
+		return "-"
+	case rev == "worktree" || len(rev) <= 7:
+		return rev
+	}
+	return rev[:7]
+}
+
+func healthOf(st *sync.State) string {
+	if st.Health == "" {
+		return sync.Unknown
+	}
+	return st.Health
+}
+
+// maxMessage bounds the MESSAGE column, in runes; `ferry status -o json` has the full error.
+const maxMessage = 80
+
+// statusMessage says what needs attention: the last attempt's error (its first line, prefixed
+// with the attempted revision when that is not the one applied), or why the environment is not
+// healthy. It is "" when all is well.
+func statusMessage(st *sync.State) string {
+	var msg string
+	switch {
+	case st.LastError != "":
+		msg, _, _ = strings.Cut(st.LastError, "\n")
+		if st.AttemptedRevision != "" && st.AttemptedRevision != st.AppliedRevision {
+			msg = shortRevision(st.AttemptedRevision) + ": " + msg
+		}
+	case st.AppliedRevision == "":
+		msg = "never applied"
+	case st.Health == sync.Degraded:
+		// The health error itself is only in the agent's log line, not in the state.
+		msg = "objects did not become healthy after the last apply; see the sync log"
+	}
+	return truncate(oneLine(msg), maxMessage)
+}
+
+// oneLine replaces tabs and other control characters, which would break the table, with spaces.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// truncate shortens s to at most n runes, ending in "…" when it was cut.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+// age formats how long ago t was, as kubectl's AGE column does: 5s, 3m, 2h, 4d, 1y, rounded
+// down. A zero t is "-" (never). A t up to a second ahead of now is "0s", allowing for clocks
+// that differ a little between the agent and this machine; further ahead is "<invalid>".
+func age(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < -time.Second:
+		return "<invalid>"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", max(int(d/time.Second), 0))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	case d < 365*24*time.Hour:
+		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	}
+	return fmt.Sprintf("%dy", int(d/(365*24*time.Hour)))
+}
