@@ -96,6 +96,13 @@ func (w *Watch) vouches(env string, inv Inventory) bool {
 	return true
 }
 
+// watchAll starts watching the kinds and namespaces of inv.
+func (w *Watch) watchAll(inv Inventory) {
+	for _, e := range inv {
+		w.watching(e.GroupVersionKind(), e.Namespace)
+	}
+}
+
 // watching starts the informer for gvk's kind in namespace when needed and reports whether it
 // has synced.
 func (w *Watch) watching(gvk schema.GroupVersionKind, namespace string) bool {

@@ -91,6 +91,9 @@ func (s *Syncer) Apply(ctx context.Context, env *environments.Environment, res r
 	if err := s.recordSuccess(ctx, st, revision, res.Digest, inv, pruneErr); err != nil {
 		return rep, err
 	}
+	if s.watch != nil {
+		s.watch.watchAll(inv) // from now on, drift of these objects triggers a sync
+	}
 	rep.written, rep.Duration = appliedObjects(toApply, changes), time.Since(start)
 	if pruneErr != nil {
 		return rep, &Error{Phase: PhasePrune, Err: pruneErr}

@@ -1,0 +1,16 @@
+package agent
+
+import (
+	"os"
+	"testing"
+
+	"github.com/ferry-cd/ferry/internal/localcluster"
+	"github.com/ferry-cd/ferry/internal/testutil"
+)
+
+// cluster is the local control plane with workloads this package's tests share.
+var cluster *localcluster.Cluster
+
+func TestMain(m *testing.M) {
+	os.Exit(testutil.RunWithCluster(m, true, func(c *localcluster.Cluster) { cluster = c }))
+}
