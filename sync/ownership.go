@@ -36,6 +36,9 @@ func (s *Syncer) checkOwnership(ctx context.Context, env *environments.Environme
 	exists := map[ObjectID]bool{}
 	for k, group := range groups {
 		existing, err := s.listNames(ctx, k)
+		if apierrors.IsForbidden(err) {
+			return nil, fmt.Errorf("%s: ferry's service account may not read (so may not manage) this kind here; grant it in ferry's RBAC or drop the object from the overlay: %w", IDOf(group[0]), err)
+		}
 		if err != nil {
 			return nil, err
 		}
