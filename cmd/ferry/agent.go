@@ -3,7 +3,9 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -100,19 +102,12 @@ func credentialsFromEnv(opts *agent.Options, insecureHostKey bool) error {
 		Password:              os.Getenv(envGitPassword),
 		InsecureIgnoreHostKey: insecureHostKey,
 	}
-	if path := os.Getenv(envGitSSHKey); path != "" {
-		key, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("%s: %w", envGitSSHKey, err)
-		}
-		auth.SSHPrivateKey = key
+	var err error
+	if auth.SSHPrivateKey, err = optionalFile(envGitSSHKey); err != nil {
+		return err
 	}
-	if path := os.Getenv(envGitKnownHosts); path != "" {
-		hosts, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("%s: %w", envGitKnownHosts, err)
-		}
-		auth.KnownHosts = hosts
+	if auth.KnownHosts, err = optionalFile(envGitKnownHosts); err != nil {
+		return err
 	}
 	opts.Source.Auth = auth
 	opts.WebhookSecret = []byte(os.Getenv(envWebhookSecret))
@@ -127,4 +122,21 @@ func cacheDir(repoURL string) string {
 	}
 	sum := sha256.Sum256([]byte(repoview.Redact(repoURL)))
 	return filepath.Join(base, "ferry", "git", hex.EncodeToString(sum[:6]))
+}
+
+// optionalFile reads the file named by the environment variable; an unset variable or a missing
+// file (a Secret without that key, mounted in a pod) is no content, not an error.
+func optionalFile(env string) ([]byte, error) {
+	path := os.Getenv(env)
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", env, err)
+	}
+	return data, nil
 }
