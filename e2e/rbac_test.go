@@ -1,0 +1,187 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/ferry-cd/ferry/agent"
+	"github.com/ferry-cd/ferry/internal/gitserver"
+	"github.com/ferry-cd/ferry/manifests"
+)
+
+// TestAgentWithTheRightsOfItsManifests installs manifests/ for real, mints a token for the
+// ferry ServiceAccount, writes a kubeconfig with it and runs the agent with only those rights:
+// it syncs examples/gceme. Then, with the namespace-restricted overlay applied, an environment
+// that asks for a ClusterRoleBinding is refused, and the log says why.
+func TestAgentWithTheRightsOfItsManifests(t *testing.T) {
+	objs, err := manifests.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := manifests.Install(t.Context(), cluster.Config, objs, manifests.DefaultInstallOptions()); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := serviceAccountKubeconfig(t, "ferry-system", "ferry")
+
+	id := strings.ToLower(rand.String(5))
+	files := exampleFiles(t)
+	stagingNS := "rbac-staging-" + id
+	files["ferry.yaml"] = strings.Replace(files["ferry.yaml"], "namespace: staging ", "namespace: "+stagingNS+" ", 1)
+	srv := gitserver.Start(t, gitserver.Options{})
+	srv.NewRepo(t, "config", files)
+	logs := runAgent(t, kubeconfig, srv.RepoURL("config"), "staging")
+	waitLog(t, logs, map[string]any{"msg": "sync finished", "env": "staging", "result": "applied", "health": "Healthy"})
+
+	namespaced, err := manifests.RenderNamespaced()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube, err := kubernetes.NewForConfig(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"staging", "production"} { // the restricted install's namespaces exist first
+		_, err := kube.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	if err := manifests.Install(t.Context(), cluster.Config, namespaced, manifests.DefaultInstallOptions()); err != nil {
+		t.Fatal(err)
+	}
+	restricted := map[string]string{
+		"ferry.yaml": "apiVersion: ferry.dev/v1alpha1\nkind: Pipeline\nenvironments:\n- name: restricted\n  path: env\n  namespace: production\n  clusterScoped: [ClusterRoleBinding]\n",
+		"env/kustomization.yaml": "resources:\n- probe.yaml\n- admin.yaml\n",
+		"env/probe.yaml":         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: restricted-probe\ndata:\n  k: v\n",
+		"env/admin.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: restricted-admin-" + id +
+			"\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: cluster-admin\nsubjects:\n- kind: ServiceAccount\n  name: default\n  namespace: production\n",
+	}
+	srv.NewRepo(t, "restricted", restricted)
+	logs = runAgent(t, kubeconfig, srv.RepoURL("restricted"), "restricted")
+	line := waitLog(t, logs, map[string]any{"msg": "sync failed", "env": "restricted", "phase": "apply"})
+	msg, _ := line["error"].(string)
+	for _, want := range []string{"ClusterRoleBinding", "restricted-admin-" + id, "may not", "forbidden"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("refusal %q does not mention %q", msg, want)
+		}
+	}
+	t.Logf("refused as: %s", msg)
+	if _, err := kube.RbacV1().ClusterRoleBindings().Get(t.Context(), "restricted-admin-"+id, metav1.GetOptions{}); err == nil {
+		t.Error("the ClusterRoleBinding was created")
+	}
+}
+
+// serviceAccountKubeconfig mints a token for namespace/name with the TokenRequest API and writes
+// a kubeconfig holding only that token, and returns its path.
+func serviceAccountKubeconfig(t *testing.T, namespace, name string) string {
+	t.Helper()
+	kube, err := kubernetes.NewForConfig(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiry := int64(3600)
+	tr, err := kube.CoreV1().ServiceAccounts(namespace).CreateToken(t.Context(), name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["local"] = &clientcmdapi.Cluster{Server: cluster.Config.Host, CertificateAuthority: cluster.Config.CAFile}
+	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	cfg.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: name}
+	cfg.CurrentContext = "local"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// runAgent runs an agent for env with the kubeconfig at path until the test ends, logging JSON
+// into the returned buffer.
+func runAgent(t *testing.T, kubeconfig, repoURL, env string) *syncBuffer {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	opts := agent.DefaultOptions()
+	opts.Source.URL, opts.Source.CacheDir = repoURL, t.TempDir()
+	opts.Environments, opts.Namespace = []string{env}, "ferry-system"
+	opts.LeaderElection = false
+	opts.Sync.PollInterval, opts.Sync.HealthTimeout = 500*time.Millisecond, time.Minute
+	opts.MinBackoff, opts.MaxBackoff = 500*time.Millisecond, 2*time.Second
+	opts.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	a, err := agent.New(rest.CopyConfig(cfg), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return logs
+}
+
+func waitLog(t *testing.T, logs *syncBuffer, want map[string]any) map[string]any {
+	t.Helper()
+	var found map[string]any
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) != nil {
+				continue
+			}
+			ok := true
+			for k, v := range want {
+				ok = ok && m[k] == v
+			}
+			if ok {
+				found = m
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("no log line with %v; log:\n%s", want, logs.String())
+	}
+	return found
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  gosync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
