@@ -68,7 +68,7 @@ func TestAgentWithTheRightsOfItsManifests(t *testing.T) {
 		t.Fatal(err)
 	}
 	restricted := map[string]string{
-		"ferry.yaml": "apiVersion: ferry.dev/v1alpha1\nkind: Pipeline\nenvironments:\n- name: restricted\n  path: env\n  namespace: production\n  clusterScoped: [ClusterRoleBinding]\n",
+		"ferry.yaml":             "apiVersion: ferry.dev/v1alpha1\nkind: Pipeline\nenvironments:\n- name: restricted\n  path: env\n  namespace: production\n  clusterScoped: [ClusterRoleBinding]\n",
 		"env/kustomization.yaml": "resources:\n- probe.yaml\n- admin.yaml\n",
 		"env/probe.yaml":         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: restricted-probe\ndata:\n  k: v\n",
 		"env/admin.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: restricted-admin-" + id +
