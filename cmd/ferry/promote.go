@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-cd/ferry/internal/repoview"
+	"github.com/ferry-cd/ferry/promote"
+)
+
+// forgeFlags select the forge and its credentials. The token comes from --token-file or the
+// environment (FERRY_FORGE_TOKEN, else FERRY_GIT_PASSWORD), never from a flag value.
+type forgeFlags struct {
+	repo, branch, kind, apiURL, tokenFile string
+}
+
+const envForgeToken = "FERRY_FORGE_TOKEN"
+
+func (f *forgeFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.repo, "repo", ".", "config repository: a git URL, or a local clone whose origin is used")
+	cmd.Flags().StringVar(&f.branch, "branch", "main", "the tracked branch")
+	cmd.Flags().StringVar(&f.kind, "forge", "auto", "github, gitea, none, or auto (github.com is GitHub; a server answering Gitea's API is Gitea; else none)")
+	cmd.Flags().StringVar(&f.apiURL, "forge-url", "", "API base URL for GitHub Enterprise (e.g. https://ghe.example.com/api/v3/) or Gitea (default: the repository's host)")
+	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "file holding the forge and git token (default: $"+envForgeToken+" or $"+envGitPassword+")")
+}
+
+func (f *forgeFlags) token() (string, error) {
+	if f.tokenFile != "" {
+		data, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return "", fmt.Errorf("--token-file: %w", err)
+		}
+		return strings.TrimSpace(string(data)), nil
+	}
+	if t := os.Getenv(envForgeToken); t != "" {
+		return t, nil
+	}
+	return os.Getenv(envGitPassword), nil
+}
+
+// remoteURL returns --repo as a URL: a local clone's origin, or the URL itself.
+func (f *forgeFlags) remoteURL() (string, error) {
+	if repoview.IsURL(f.repo) {
+		return f.repo, nil
+	}
+	r, err := git.PlainOpenWithOptions(f.repo, &git.PlainOpenOptions{DetectDotGit: true})
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", f.repo, err)
+	}
+	origin, err := r.Remote("origin")
+	if err != nil || len(origin.Config().URLs) == 0 {
+		return "", fmt.Errorf("%s: no origin remote to push to", f.repo)
+	}
+	return origin.Config().URLs[0], nil
+}
+
+// open clones the tracked branch and builds the forge.
+func (f *forgeFlags) open(ctx context.Context) (*promote.Repo, promote.Forge, error) {
+	remote, err := f.remoteURL()
+	if err != nil {
+		return nil, nil, err
+	}
+	token, err := f.token()
+	if err != nil {
+		return nil, nil, err
+	}
+	repo, err := promote.Clone(ctx, remote, f.branch, os.Getenv(envGitUsername), token)
+	if err != nil {
+		return nil, nil, err
+	}
+	forge, err := f.forge(ctx, remote, token)
+	return repo, forge, err
+}
+
+func (f *forgeFlags) forge(ctx context.Context, remote, token string) (promote.Forge, error) {
+	host, owner, name, err := promote.ParseRemote(remote)
+	kind := f.kind
+	if kind == "auto" {
+		kind = detectForge(ctx, remote, host, err == nil)
+	}
+	if kind == "none" {
+		return promote.NoForge{RepoURL: repoview.Redact(remote)}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "github":
+		return promote.NewGitHub(f.apiURL, owner, name, token)
+	case "gitea":
+		base := f.apiURL
+		if base == "" {
+			base = webBase(remote)
+		}
+		return promote.NewGitea(ctx, base, owner, name, token)
+	default:
+		return nil, &usageError{fmt.Errorf("unknown --forge %q (want github, gitea, none or auto)", kind)}
+	}
+}
+
+// detectForge infers the forge from the remote: github.com, or a host answering Gitea's
+// version endpoint; anything else gets none.
+func detectForge(ctx context.Context, remote, host string, parsed bool) string {
+	if !parsed {
+		return "none"
+	}
+	if host == "github.com" {
+		return "github"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, webBase(remote)+"/api/v1/version", nil)
+	if err != nil {
+		return "none"
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "none"
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return "gitea"
+	}
+	return "none"
+}
+
+// webBase returns scheme://host of an http(s) remote URL, without credentials.
+func webBase(remote string) string {
+	u, err := url.Parse(remote)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+func newPromoteCommand() *cobra.Command {
+	var ff forgeFlags
+	var opts promote.Options
+	cmd := &cobra.Command{
+		Use:   "promote --to ENV [--from ENV] [--image NAME]...",
+		Short: "Open (or update) the pull request that moves image pins from one environment to the next",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.To == "" {
+				return &usageError{fmt.Errorf("--to is required")}
+			}
+			repo, forge, err := ff.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			res, err := promote.Promote(cmd.Context(), repo, forge, opts)
+			if err != nil {
+				return err
+			}
+			printResult(cmd, res, "promotion")
+			return nil
+		},
+	}
+	ff.register(cmd)
+	cmd.Flags().StringVar(&opts.From, "from", "", "source environment (default: the target's promotion.from)")
+	cmd.Flags().StringVar(&opts.To, "to", "", "target environment")
+	cmd.Flags().StringArrayVar(&opts.Images, "image", nil, "image to move (repeatable; default: the target's promotion.images, else all)")
+	return cmd
+}
+
+func printResult(cmd *cobra.Command, res *promote.Result, what string) {
+	out := cmd.OutOrStdout()
+	if res.NothingToDo {
+		fmt.Fprintf(out, "nothing to %s: the pins are already in place\n", what)
+		return
+	}
+	for _, c := range res.Changes {
+		old := c.Old
+		if old == "" {
+			old = "(none)"
+		}
+		fmt.Fprintf(out, "%s %s → %s\n", c.Image, old, c.New)
+	}
+	switch {
+	case res.URL == "":
+		fmt.Fprintf(out, "pushed %s to %s\n", res.Commit[:7], res.Branch)
+	case res.Created:
+		fmt.Fprintf(out, "opened %s\n", res.URL)
+	default:
+		fmt.Fprintf(out, "updated %s\n", res.URL)
+	}
+}
+
+func newImageCommand() *cobra.Command {
+	image := &cobra.Command{Use: "image", Short: "Edit image pins in an environment's overlay"}
+	var ff forgeFlags
+	var push, pr bool
+	set := &cobra.Command{
+		Use:   "set ENV NAME=TAG",
+		Short: "Pin an image in ENV's overlay and push the commit (or open a pull request), as CI does after a build",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if push == pr {
+				return &usageError{fmt.Errorf("give exactly one of --push and --pr")}
+			}
+			img, err := promote.ParseImageArg(args[1])
+			if err != nil {
+				return &usageError{err}
+			}
+			repo, forge, err := ff.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			res, err := promote.SetImage(cmd.Context(), repo, forge, args[0], img, pr)
+			if err != nil {
+				return err
+			}
+			printResult(cmd, res, "set")
+			return nil
+		},
+	}
+	ff.register(set)
+	set.Flags().BoolVar(&push, "push", false, "commit straight to the tracked branch")
+	set.Flags().BoolVar(&pr, "pr", false, "commit to ferry/release-ENV and open a pull request")
+	image.AddCommand(set)
+	return image
+}
+
+func newRollbackCommand() *cobra.Command {
+	var ff forgeFlags
+	var to string
+	var push bool
+	cmd := &cobra.Command{
+		Use:   "rollback ENV [--to REV]",
+		Short: "Open a pull request (or push a commit) that reverts ENV's last overlay change, or restores it to REV",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			repo, forge, err := ff.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			res, err := promote.Rollback(cmd.Context(), repo, forge, args[0], to, push)
+			if err != nil {
+				return err
+			}
+			if res.NothingToDo {
+				fmt.Fprintln(cmd.OutOrStdout(), "nothing to roll back: the overlay is already in that state")
+				return nil
+			}
+			printResult(cmd, res, "rollback")
+			return nil
+		},
+	}
+	ff.register(cmd)
+	cmd.Flags().StringVar(&to, "to", "", "restore the overlay folder as it was at this revision (default: revert its last change)")
+	cmd.Flags().BoolVar(&push, "push", false, "commit straight to the tracked branch instead of opening a pull request")
+	return cmd
+}

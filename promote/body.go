@@ -1,0 +1,129 @@
+package promote
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ferry-cd/ferry/environments"
+	"github.com/ferry-cd/ferry/render"
+)
+
+// MaxDiffBytes caps the rendered diff in a pull request body; a longer diff is cut with a note.
+const MaxDiffBytes = 48 << 10
+
+// SourceHealth is the source environment's state in the cluster, from its state ConfigMap.
+type SourceHealth struct {
+	Env, Revision, Health string
+	AppliedAt             time.Time
+}
+
+// promotionBody writes the pull request body: the pin changes, the source environment's health
+// when known, and the rendered diff of the target environment between the base and the branch.
+func promotionBody(ctx context.Context, repo *Repo, to *environments.Environment, toFile, from string, res *Result, src *SourceHealth) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Promotion %s → %s\n\nThis pull request moves image pins from `%s` into `%s` (`%s`).\n\n", from, to.Name, from, to.Name, toFile)
+	fmt.Fprintf(&b, "| image | %s now | after merge |\n|---|---|---|\n", to.Name)
+	for _, c := range res.Changes {
+		old := c.Old
+		if old == "" {
+			old = "(not set)"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | `%s` |\n", c.Image, old, c.New)
+	}
+	b.WriteString("\n### Source environment\n\n")
+	b.WriteString(sourceLine(from, src))
+	diff, err := renderedDiff(ctx, repo, to, res.Commit)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(&b, "\n### Rendered diff of %s (base %s → this branch)\n\n", to.Name, repo.Base()[:7])
+	if diff == "" {
+		b.WriteString("The rendered objects do not change.\n")
+	} else {
+		if len(diff) > MaxDiffBytes {
+			diff = diff[:MaxDiffBytes] + "\n… (cut: the diff is longer than " + fmt.Sprint(MaxDiffBytes) + " bytes; run `ferry render " + to.Name + "` on both revisions to see all of it)\n"
+		}
+		b.WriteString("```diff\n" + diff + "```\n")
+	}
+	b.WriteString("\nSecret values are masked. Opened by ferry; merging it lets the agent roll " + to.Name + " out.\n")
+	return b.String(), nil
+}
+
+func sourceLine(from string, src *SourceHealth) string {
+	if src == nil {
+		return "Health of `" + from + "` not checked (no cluster access was given).\n"
+	}
+	rev := src.Revision
+	if len(rev) > 7 {
+		rev = rev[:7]
+	}
+	line := fmt.Sprintf("`%s` is **%s** at `%s`", src.Env, src.Health, rev)
+	if !src.AppliedAt.IsZero() {
+		line += fmt.Sprintf(", applied %s ago", time.Since(src.AppliedAt).Round(time.Second))
+	}
+	return line + ".\n"
+}
+
+// renderedDiff renders env at the base and at commit and diffs the two outputs.
+func renderedDiff(ctx context.Context, repo *Repo, env *environments.Environment, commit string) (string, error) {
+	before, err := renderAt(ctx, repo, env, repo.Base())
+	if err != nil {
+		return "", err
+	}
+	after, err := renderAt(ctx, repo, env, commit)
+	if err != nil {
+		return "", err
+	}
+	return difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(before), B: difflib.SplitLines(after),
+		FromFile: env.Name + "@" + repo.Base()[:7], ToFile: env.Name + "@" + commit[:7], Context: 3,
+	})
+}
+
+// renderAt renders env at a commit, with every Secret value masked.
+func renderAt(ctx context.Context, repo *Repo, env *environments.Environment, sha string) (string, error) {
+	tree, err := repo.TreeAt(sha)
+	if err != nil {
+		return "", err
+	}
+	res, err := render.Render(ctx, tree, env)
+	if err != nil {
+		return "", fmt.Errorf("render %s at %s: %w", env.Name, sha[:7], err)
+	}
+	var b strings.Builder
+	for _, o := range res.Objects {
+		o = maskSecret(o)
+		data, err := yaml.Marshal(o.Object)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString("---\n")
+		b.Write(data)
+	}
+	return b.String(), nil
+}
+
+// maskSecret returns a copy of a Secret with its values replaced by "***", or o itself.
+func maskSecret(o *unstructured.Unstructured) *unstructured.Unstructured {
+	if o.GetKind() != "Secret" || o.GroupVersionKind().Group != "" {
+		return o
+	}
+	o = o.DeepCopy()
+	for _, field := range []string{"data", "stringData"} {
+		values, found, _ := unstructured.NestedMap(o.Object, field)
+		if !found {
+			continue
+		}
+		for k := range values {
+			values[k] = "***"
+		}
+		_ = unstructured.SetNestedMap(o.Object, values, field)
+	}
+	return o
+}

@@ -1,0 +1,100 @@
+package promote
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"code.gitea.io/sdk/gitea"
+)
+
+// Gitea is a Forge for one repository on a Gitea server, through Gitea's SDK.
+type Gitea struct {
+	client      *gitea.Client
+	owner, repo string
+	token       string
+}
+
+// NewGitea returns a Forge for owner/repo on the Gitea server at baseURL (e.g.
+// https://gitea.example.com), authenticated with an access token.
+func NewGitea(ctx context.Context, baseURL, owner, repo, token string) (*Gitea, error) {
+	c, err := gitea.NewClient(baseURL, gitea.SetToken(token), gitea.SetContext(ctx), gitea.SetGiteaVersion(""))
+	if err != nil {
+		return nil, fmt.Errorf("gitea %s: %s", baseURL, scrub(err.Error(), token))
+	}
+	return &Gitea{client: c, owner: owner, repo: repo, token: token}, nil
+}
+
+// Name returns "gitea".
+func (g *Gitea) Name() string { return "gitea" }
+
+func (g *Gitea) fail(op string, err error) error {
+	return fmt.Errorf("gitea %s/%s: %s: %s", g.owner, g.repo, op, scrub(err.Error(), g.token))
+}
+
+// EnsurePullRequest opens the pull request or updates the open one from the same branch.
+func (g *Gitea) EnsurePullRequest(ctx context.Context, pr PullRequest) (string, bool, error) {
+	g.client.SetContext(ctx)
+	open, err := g.findOpen(pr.Head, pr.Base)
+	if err != nil {
+		return "", false, err
+	}
+	if open != nil {
+		edited, _, err := g.client.EditPullRequest(g.owner, g.repo, open.Index, gitea.EditPullRequestOption{Title: pr.Title, Body: &pr.Body})
+		if err != nil {
+			return "", false, g.fail(fmt.Sprintf("update pull request #%d", open.Index), err)
+		}
+		return edited.HTMLURL, false, nil
+	}
+	created, _, err := g.client.CreatePullRequest(g.owner, g.repo, gitea.CreatePullRequestOption{
+		Head: pr.Head, Base: pr.Base, Title: pr.Title, Body: pr.Body,
+	})
+	if err != nil {
+		return "", false, g.fail("open pull request", err)
+	}
+	return created.HTMLURL, true, nil
+}
+
+// findOpen returns the open pull request from head into base, or nil.
+func (g *Gitea) findOpen(head, base string) (*gitea.PullRequest, error) {
+	for page := 1; ; page++ {
+		prs, _, err := g.client.ListRepoPullRequests(g.owner, g.repo, gitea.ListPullRequestsOptions{
+			State: gitea.StateOpen, ListOptions: gitea.ListOptions{Page: page, PageSize: 50},
+		})
+		if err != nil {
+			return nil, g.fail("list pull requests", err)
+		}
+		for _, pr := range prs {
+			if pr.Head != nil && pr.Base != nil && pr.Head.Ref == head && pr.Base.Ref == base {
+				return pr, nil
+			}
+		}
+		if len(prs) < 50 {
+			return nil, nil
+		}
+	}
+}
+
+// SetStatus sets a commit status (description cut to 255 characters).
+func (g *Gitea) SetStatus(ctx context.Context, sha string, st Status) error {
+	g.client.SetContext(ctx)
+	desc := st.Description
+	if len(desc) > 255 {
+		desc = desc[:252] + "..."
+	}
+	_, _, err := g.client.CreateStatus(g.owner, g.repo, sha, gitea.CreateStatusOption{
+		State: gitea.StatusState(st.State), TargetURL: st.TargetURL, Description: desc, Context: st.Context,
+	})
+	if err != nil {
+		return g.fail("status "+st.Context+" on "+sha[:min(7, len(sha))], err)
+	}
+	return nil
+}
+
+// scrub removes a token from a message.
+func scrub(msg, token string) string {
+	if token == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, token, "REDACTED")
+}

@@ -1,0 +1,186 @@
+package promote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/go-git/go-billy/v5/memfs"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/ferry-cd/ferry/internal/repoview"
+)
+
+// Repo is an in-memory clone of the config repository's tracked branch, for one edit: files are
+// changed in memory, committed and pushed with go-git. The user's own work tree is never touched.
+type Repo struct {
+	URL    string // remote URL, without credentials
+	Branch string // the tracked branch the edit starts from
+	auth   transport.AuthMethod
+	secret string
+	r      *git.Repository
+	wt     *git.Worktree
+	base   plumbing.Hash
+}
+
+// Author signs ferry's commits.
+var Author = object.Signature{Name: "ferry", Email: "ferry@ferry.dev"}
+
+// Clone clones branch of url into memory with HTTPS credentials (user may be empty for a
+// token). Errors name the URL without credentials.
+func Clone(ctx context.Context, url, branch, user, password string) (*Repo, error) {
+	var auth transport.AuthMethod
+	if password != "" {
+		if user == "" {
+			user = "ferry"
+		}
+		auth = &githttp.BasicAuth{Username: user, Password: password}
+	}
+	r, err := git.CloneContext(ctx, memory.NewStorage(), memfs.New(), &git.CloneOptions{
+		URL: url, Auth: auth, ReferenceName: plumbing.NewBranchReferenceName(branch), SingleBranch: true,
+	})
+	repo := &Repo{URL: repoview.Redact(url), Branch: branch, auth: auth, secret: password}
+	if err != nil {
+		return nil, repo.fail("clone", err)
+	}
+	wt, err := r.Worktree()
+	if err != nil {
+		return nil, repo.fail("worktree", err)
+	}
+	head, err := r.Head()
+	if err != nil {
+		return nil, repo.fail("head", err)
+	}
+	repo.r, repo.wt, repo.base = r, wt, head.Hash()
+	return repo, nil
+}
+
+// fail wraps an error with the URL, with any credential removed from its text.
+func (r *Repo) fail(op string, err error) error {
+	msg := repoview.Redact(err.Error())
+	if r.secret != "" {
+		msg = replaceAll(msg, r.secret, "REDACTED")
+	}
+	return fmt.Errorf("%s (branch %s): %s: %s", r.URL, r.Branch, op, msg)
+}
+
+// Base returns the commit the edit starts from.
+func (r *Repo) Base() string { return r.base.String() }
+
+// ReadFile reads a file of the work tree.
+func (r *Repo) ReadFile(path string) ([]byte, error) {
+	f, err := r.wt.Filesystem.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// WriteFile replaces a file of the work tree and stages it.
+func (r *Repo) WriteFile(path string, data []byte) error {
+	f, err := r.wt.Filesystem.Create(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	_, err = r.wt.Add(path)
+	return err
+}
+
+// Commit records the staged changes and returns the new commit's SHA.
+func (r *Repo) Commit(message string) (string, error) {
+	sig := Author
+	sig.When = time.Now()
+	h, err := r.wt.Commit(message, &git.CommitOptions{Author: &sig, Committer: &sig})
+	if err != nil {
+		return "", r.fail("commit", err)
+	}
+	return h.String(), nil
+}
+
+// Push pushes HEAD to branch on the remote; force replaces what the branch held (ferry's own
+// promotion branches), otherwise the push must fast-forward.
+func (r *Repo) Push(ctx context.Context, branch string, force bool) error {
+	head, err := r.r.Head()
+	if err != nil {
+		return r.fail("head", err)
+	}
+	spec := config.RefSpec(fmt.Sprintf("%s:refs/heads/%s", head.Name(), branch))
+	if force {
+		spec = "+" + spec
+	}
+	err = r.r.PushContext(ctx, &git.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: r.auth})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return r.fail("push "+branch, err)
+	}
+	return nil
+}
+
+// TreeAt returns a read-only view of a commit's tree, for rendering.
+func (r *Repo) TreeAt(sha string) (fs.FS, error) {
+	c, err := r.r.CommitObject(plumbing.NewHash(sha))
+	if err != nil {
+		return nil, r.fail("commit "+sha, err)
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return nil, r.fail("tree "+sha, err)
+	}
+	return repoview.NewTreeFS(tree), nil
+}
+
+// Log returns the commits reachable from the work tree's HEAD that touched path, newest first
+// (at most limit).
+func (r *Repo) Log(path string, limit int) ([]*object.Commit, error) {
+	head, err := r.r.Head()
+	if err != nil {
+		return nil, r.fail("head", err)
+	}
+	iter, err := r.r.Log(&git.LogOptions{From: head.Hash(), PathFilter: func(p string) bool { return hasPrefixPath(p, path) }})
+	if err != nil {
+		return nil, r.fail("log", err)
+	}
+	defer iter.Close()
+	var out []*object.Commit
+	for len(out) < limit {
+		c, err := iter.Next()
+		if err != nil {
+			break
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// checkout switches the in-memory work tree to a remote branch (fetched first).
+func (r *Repo) checkout(ctx context.Context, branch string) error {
+	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/remotes/origin/%s", branch, branch))
+	err := r.r.FetchContext(ctx, &git.FetchOptions{RefSpecs: []config.RefSpec{spec}, Auth: r.auth})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return r.fail("fetch "+branch, err)
+	}
+	ref, err := r.r.Reference(plumbing.NewRemoteReferenceName("origin", branch), true)
+	if err != nil {
+		return r.fail("branch "+branch, err)
+	}
+	if err := r.wt.Checkout(&git.CheckoutOptions{Hash: ref.Hash(), Force: true}); err != nil {
+		return r.fail("checkout "+branch, err)
+	}
+	return nil
+}
