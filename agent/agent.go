@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/ferry-cd/ferry/promote"
 	"github.com/ferry-cd/ferry/sync"
 	"github.com/ferry-cd/ferry/sync/source"
 )
@@ -37,6 +38,9 @@ type Options struct {
 	LeaseDuration  time.Duration
 	RenewDeadline  time.Duration
 	RetryPeriod    time.Duration
+	// Forge, when set, receives a commit status ferry/<env> after each sync, and the promotion
+	// pull requests of environments with promotion.auto. Pushes use Source's HTTPS credentials.
+	Forge promote.Forge
 	// Sync configures the sync engine; its Namespace is set from Namespace.
 	Sync sync.Options
 	// MinBackoff and MaxBackoff bound the retry delay after failed attempts.

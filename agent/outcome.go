@@ -13,6 +13,7 @@ import (
 // apply runs the apply phase and starts the health wait.
 func (w *worker) apply(env *environments.Environment, res render.Result, revision string) {
 	syncer := w.t.syncer
+	w.setStatus(revision, "pending", "applying "+short(revision))
 	rep, err := syncer.Apply(w.t.ctx, env, res, revision)
 	if err != nil {
 		w.fail(revision, err)
@@ -50,6 +51,8 @@ func (w *worker) fail(revision string, err error) {
 	changed := err.Error() != w.lastError
 	w.lastError = err.Error()
 	w.mu.Unlock()
+	w.t.notHealthy(w.env)
+	w.setStatus(revision, "failure", err.Error())
 	if changed {
 		w.event("Warning", "SyncFailed", fmt.Sprintf("revision %s: %v", short(revision), err))
 	}
@@ -70,11 +73,14 @@ func (w *worker) finish(rep *sync.Report, err error) {
 		w.mu.Lock()
 		w.lastError = err.Error()
 		w.mu.Unlock()
+		w.t.notHealthy(w.env)
+		w.setStatus(rep.Revision, "failure", err.Error())
 		w.event("Warning", "HealthFailed", fmt.Sprintf("revision %s: %v", short(rep.Revision), err))
 		return
 	}
 	a.metrics.applied(w.env, rep.Revision)
 	w.recordChange(rep)
+	w.afterSuccess(rep)
 }
 
 // recordChange emits Events when the applied revision or the health changed.
@@ -105,4 +111,33 @@ func (w *worker) event(kind, reason, message string) {
 	if err := w.t.a.recordEvent(w.t.ctx, w.env, kind, reason, message); err != nil {
 		w.t.a.log.Warn("cannot record event", "env", w.env, "reason", reason, "error", err.Error())
 	}
+}
+
+// afterSuccess reports a finished sync to the forge and lets automatic promotions from this
+// environment proceed once it has been healthy long enough.
+func (w *worker) afterSuccess(rep *sync.Report) {
+	switch rep.Health {
+	case sync.Healthy:
+		if w.statusPending(rep.Revision) {
+			w.setStatus(rep.Revision, "success", "healthy")
+		}
+		w.t.healthyAt(w.env, rep.Revision)
+		w.t.maybePromote(w.env)
+	case sync.Progressing:
+		// pre-empted by a newer revision: that one's status follows
+	default:
+		w.t.notHealthy(w.env)
+		w.setStatus(rep.Revision, "pending", "applied; health "+rep.Health)
+	}
+}
+
+// statusPending reports whether revision has not had its success status yet in this term.
+func (w *worker) statusPending(revision string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.succeeded == revision {
+		return false
+	}
+	w.succeeded = revision
+	return true
 }

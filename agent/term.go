@@ -25,6 +25,8 @@ type term struct {
 	pipeline *environments.Pipeline
 	rev      string // revision the pipeline was read at
 	wg       gosync.WaitGroup
+	healthy  map[string]healthMark // environments healthy at a revision, since when
+	proposed map[string]bool       // "target@revision" promotions already proposed
 }
 
 // lead runs a term until ctx ends, then waits for its workers.
@@ -35,7 +37,8 @@ func (a *Agent) lead(ctx context.Context) {
 		return
 	}
 	syncer.EnableDriftWatch(ctx)
-	t := &term{a: a, ctx: ctx, syncer: syncer, cron: cron.New(), workers: map[string]*worker{}}
+	t := &term{a: a, ctx: ctx, syncer: syncer, cron: cron.New(), workers: map[string]*worker{},
+		healthy: map[string]healthMark{}, proposed: map[string]bool{}}
 	a.setTerm(t)
 	defer a.setTerm(nil)
 	t.cron.Start()

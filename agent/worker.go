@@ -30,6 +30,7 @@ type worker struct {
 
 	// last seen, to emit Events on change only
 	lastRevision, lastHealth, lastError string
+	succeeded                           string // revision whose success status was set
 }
 
 // healthWait is a health wait running after an apply; a newer revision cancels it.

@@ -32,6 +32,7 @@ func newAgentCommand() *cobra.Command {
 	var kube kubeFlags
 	var envs, logFormat string
 	var insecureHostKey bool
+	ff := forgeFlags{kind: "none"}
 	cmd := &cobra.Command{
 		Use:   "agent --repo URL",
 		Short: "Run the in-cluster daemon: sync environments on schedule, on webhook and on drift",
@@ -61,6 +62,15 @@ func newAgentCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if ff.kind != "none" {
+				token, err := ff.token()
+				if err != nil {
+					return err
+				}
+				if opts.Forge, err = ff.forge(cmd.Context(), opts.Source.URL, token); err != nil {
+					return err
+				}
+			}
 			a, err := agent.New(cfg, opts)
 			if err != nil {
 				return err
@@ -80,6 +90,9 @@ func newAgentCommand() *cobra.Command {
 	f.DurationVar(&opts.Sync.HealthTimeout, "health-timeout", opts.Sync.HealthTimeout, "how long to wait for applied objects to become healthy")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.BoolVar(&insecureHostKey, "insecure-ignore-host-key", false, "do not check the SSH server's host key (unsafe)")
+	f.StringVar(&ff.kind, "forge", "none", "forge for commit statuses and automatic promotion PRs: github, gitea, auto or none")
+	f.StringVar(&ff.apiURL, "forge-url", "", "forge API base URL (GitHub Enterprise, or Gitea when not the repository's host)")
+	f.StringVar(&ff.tokenFile, "token-file", "", "file holding the forge token (default: $"+envForgeToken+" or $"+envGitPassword+")")
 	kube.register(cmd)
 	return cmd
 }
