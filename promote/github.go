@@ -110,7 +110,7 @@ func (g *GitHub) SetStatus(ctx context.Context, sha string, st Status) error {
 		status.Context = github.Ptr(st.Context)
 	}
 	if st.Description != "" {
-		status.Description = github.Ptr(truncate(st.Description, maxStatusDescription))
+		status.Description = github.Ptr(truncateChars(st.Description, maxStatusDescription))
 	}
 	if st.TargetURL != "" {
 		status.TargetURL = github.Ptr(st.TargetURL)
@@ -138,8 +138,8 @@ func (g *GitHub) scrub(s string) string {
 	return strings.ReplaceAll(s, g.token, "REDACTED")
 }
 
-// truncate shortens s to at most n characters (runes, as GitHub counts), ending with "…" when cut.
-func truncate(s string, n int) string {
+// truncateChars shortens s to at most n characters (runes, as GitHub counts), ending with "…" when cut.
+func truncateChars(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}

@@ -29,13 +29,13 @@ import (
 )
 
 const (
-	fakeToken = "ghp_FAKEtoken0123456789abcdefABCDEF0123"
-	fakeOwner = "acme"
-	fakeRepo  = "deploy"
+	ghToken = "ghp_FAKEtoken0123456789abcdefABCDEF0123"
+	ghOwner = "acme"
+	ghRepo  = "deploy"
 )
 
-// fakePR is the part of GitHub's pull request object ferry reads or the fake checks.
-type fakePR struct {
+// ghPR is the part of GitHub's pull request object ferry reads or the fake checks.
+type ghPR struct {
 	Number  int    `json:"number"`
 	HTMLURL string `json:"html_url"`
 	State   string `json:"state"`
@@ -50,8 +50,8 @@ type fakePR struct {
 	} `json:"base"`
 }
 
-// fakeStatus is GitHub's commit status object, as posted and as stored.
-type fakeStatus struct {
+// ghStatus is GitHub's commit status object, as posted and as stored.
+type ghStatus struct {
 	SHA         string `json:"-"`
 	State       string `json:"state"`
 	Context     string `json:"context"`
@@ -64,8 +64,8 @@ type fakeStatus struct {
 type fakeGitHub struct {
 	t        *testing.T
 	mu       sync.Mutex
-	prs      []*fakePR
-	statuses []fakeStatus
+	prs      []*ghPR
+	statuses []ghStatus
 	requests []string
 	// refuse, when set, answers every request with this status code and GitHub's error JSON.
 	refuse  int
@@ -75,7 +75,7 @@ type fakeGitHub struct {
 func newFakeGitHub(t *testing.T) (*fakeGitHub, *httptest.Server) {
 	f := &fakeGitHub{t: t}
 	mux := http.NewServeMux()
-	prefix := "/api/v3/repos/" + fakeOwner + "/" + fakeRepo
+	prefix := "/api/v3/repos/" + ghOwner + "/" + ghRepo
 	mux.HandleFunc("GET "+prefix+"/pulls", f.listPulls)
 	mux.HandleFunc("POST "+prefix+"/pulls", f.createPull)
 	mux.HandleFunc("PATCH "+prefix+"/pulls/{number}", f.editPull)
@@ -85,18 +85,18 @@ func newFakeGitHub(t *testing.T) (*fakeGitHub, *httptest.Server) {
 		f.requests = append(f.requests, r.Method+" "+r.URL.RequestURI())
 		refuse, message := f.refuse, f.message
 		f.mu.Unlock()
-		if got := r.Header.Get("Authorization"); got != "Bearer "+fakeToken {
-			t.Errorf("%s %s: Authorization = %q, want %q", r.Method, r.URL.Path, got, "Bearer "+fakeToken)
-			writeJSON(w, http.StatusUnauthorized, githubError("Bad credentials"))
+		if got := r.Header.Get("Authorization"); got != "Bearer "+ghToken {
+			t.Errorf("%s %s: Authorization = %q, want %q", r.Method, r.URL.Path, got, "Bearer "+ghToken)
+			writeGitHubJSON(w, http.StatusUnauthorized, githubError("Bad credentials"))
 			return
 		}
 		if refuse != 0 {
-			writeJSON(w, refuse, githubError(message))
+			writeGitHubJSON(w, refuse, githubError(message))
 			return
 		}
 		if _, pattern := mux.Handler(r); pattern == "" {
 			t.Errorf("unexpected request %s %s", r.Method, r.URL.Path)
-			writeJSON(w, http.StatusNotFound, githubError("Not Found"))
+			writeGitHubJSON(w, http.StatusNotFound, githubError("Not Found"))
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -109,7 +109,7 @@ func (f *fakeGitHub) listPulls(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := []*fakePR{}
+	out := []*ghPR{}
 	for _, pr := range f.prs {
 		if (q.Get("state") == "" || q.Get("state") == pr.State) &&
 			(q.Get("head") == "" || q.Get("head") == pr.Head.Label) &&
@@ -117,7 +117,7 @@ func (f *fakeGitHub) listPulls(w http.ResponseWriter, r *http.Request) {
 			out = append(out, pr)
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeGitHubJSON(w, http.StatusOK, out)
 }
 
 func (f *fakeGitHub) createPull(w http.ResponseWriter, r *http.Request) {
@@ -127,12 +127,12 @@ func (f *fakeGitHub) createPull(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	pr := &fakePR{Number: 40 + len(f.prs) + 1, State: "open", Title: body["title"].(string), Body: body["body"].(string)}
-	pr.HTMLURL = fmt.Sprintf("https://github.example/%s/%s/pull/%d", fakeOwner, fakeRepo, pr.Number)
-	pr.Head.Ref, pr.Head.Label = body["head"].(string), fakeOwner+":"+body["head"].(string)
+	pr := &ghPR{Number: 40 + len(f.prs) + 1, State: "open", Title: body["title"].(string), Body: body["body"].(string)}
+	pr.HTMLURL = fmt.Sprintf("https://github.example/%s/%s/pull/%d", ghOwner, ghRepo, pr.Number)
+	pr.Head.Ref, pr.Head.Label = body["head"].(string), ghOwner+":"+body["head"].(string)
 	pr.Base.Ref = body["base"].(string)
 	f.prs = append(f.prs, pr)
-	writeJSON(w, http.StatusCreated, pr)
+	writeGitHubJSON(w, http.StatusCreated, pr)
 }
 
 func (f *fakeGitHub) editPull(w http.ResponseWriter, r *http.Request) {
@@ -146,15 +146,15 @@ func (f *fakeGitHub) editPull(w http.ResponseWriter, r *http.Request) {
 	for _, pr := range f.prs {
 		if pr.Number == n {
 			pr.Title, pr.Body = body["title"].(string), body["body"].(string)
-			writeJSON(w, http.StatusOK, pr)
+			writeGitHubJSON(w, http.StatusOK, pr)
 			return
 		}
 	}
-	writeJSON(w, http.StatusNotFound, githubError("Not Found"))
+	writeGitHubJSON(w, http.StatusNotFound, githubError("Not Found"))
 }
 
 func (f *fakeGitHub) createStatus(w http.ResponseWriter, r *http.Request) {
-	var st fakeStatus
+	var st ghStatus
 	if !f.decode(w, r, &st, "state", "context", "description", "target_url") {
 		return
 	}
@@ -162,7 +162,7 @@ func (f *fakeGitHub) createStatus(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.statuses = append(f.statuses, st)
 	f.mu.Unlock()
-	writeJSON(w, http.StatusCreated, st)
+	writeGitHubJSON(w, http.StatusCreated, st)
 }
 
 // decode reads a JSON body into v, checking that it has each of the fields GitHub needs (strings,
@@ -171,13 +171,13 @@ func (f *fakeGitHub) decode(w http.ResponseWriter, r *http.Request, v any, field
 	var raw map[string]any
 	if err := json.NewDecoder(r.Body).Decode(&raw); err != nil {
 		f.t.Errorf("%s %s: body is not JSON: %v", r.Method, r.URL.Path, err)
-		writeJSON(w, http.StatusBadRequest, githubError("Problems parsing JSON"))
+		writeGitHubJSON(w, http.StatusBadRequest, githubError("Problems parsing JSON"))
 		return false
 	}
 	for _, k := range fields {
 		if _, ok := raw[k].(string); !ok {
 			f.t.Errorf("%s %s: body %v has no string %q", r.Method, r.URL.Path, raw, k)
-			writeJSON(w, http.StatusUnprocessableEntity, githubError("Invalid request.\n\n\""+k+"\" wasn't supplied."))
+			writeGitHubJSON(w, http.StatusUnprocessableEntity, githubError("Invalid request.\n\n\""+k+"\" wasn't supplied."))
 			return false
 		}
 	}
@@ -196,10 +196,10 @@ func (f *fakeGitHub) refuseWith(code int, message string) {
 }
 
 // state returns copies of the fake's pull requests and statuses, and clears the statuses.
-func (f *fakeGitHub) state() ([]fakePR, []fakeStatus) {
+func (f *fakeGitHub) state() ([]ghPR, []ghStatus) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var prs []fakePR
+	var prs []ghPR
 	for _, p := range f.prs {
 		prs = append(prs, *p)
 	}
@@ -225,7 +225,7 @@ func githubError(message string) map[string]any {
 	}
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+func writeGitHubJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
@@ -233,7 +233,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func newTestGitHub(t *testing.T, srv *httptest.Server) *GitHub {
 	t.Helper()
-	g, err := NewGitHub(srv.URL+"/api/v3/", fakeOwner, fakeRepo, fakeToken)
+	g, err := NewGitHub(srv.URL+"/api/v3/", ghOwner, ghRepo, ghToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestGitHubEnsurePullRequest(t *testing.T) {
 	}
 
 	// What a reviewer sees on GitHub: one open pull request, with the second title and body.
-	want := []fakePR{{Number: 41, HTMLURL: wantURL, State: "open", Title: pr.Title, Body: pr.Body}}
+	want := []ghPR{{Number: 41, HTMLURL: wantURL, State: "open", Title: pr.Title, Body: pr.Body}}
 	want[0].Head.Ref, want[0].Head.Label, want[0].Base.Ref = "ferry/promote-prod", "acme:ferry/promote-prod", "main"
 	got, _ := f.state()
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -291,14 +291,14 @@ func TestGitHubSetStatus(t *testing.T) {
 	cases := []struct {
 		name string
 		st   Status
-		want fakeStatus
+		want ghStatus
 	}{
 		{"short",
 			Status{Context: "ferry/prod", State: "success", Description: "synced 3 objects", TargetURL: "https://ferry.example/envs/prod"},
-			fakeStatus{SHA: sha, Context: "ferry/prod", State: "success", Description: "synced 3 objects", TargetURL: "https://ferry.example/envs/prod"}},
+			ghStatus{SHA: sha, Context: "ferry/prod", State: "success", Description: "synced 3 objects", TargetURL: "https://ferry.example/envs/prod"}},
 		{"long description",
 			Status{Context: "ferry/staging", State: "failure", Description: long, TargetURL: "https://ferry.example/envs/staging"},
-			fakeStatus{SHA: sha, Context: "ferry/staging", State: "failure", Description: strings.Repeat("é", 139) + "…", TargetURL: "https://ferry.example/envs/staging"}},
+			ghStatus{SHA: sha, Context: "ferry/staging", State: "failure", Description: strings.Repeat("é", 139) + "…", TargetURL: "https://ferry.example/envs/staging"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -309,7 +309,7 @@ func TestGitHubSetStatus(t *testing.T) {
 				t.Errorf("requests (-want +got):\n%s", diff)
 			}
 			_, statuses := f.state()
-			if diff := cmp.Diff([]fakeStatus{c.want}, statuses); diff != "" {
+			if diff := cmp.Diff([]ghStatus{c.want}, statuses); diff != "" {
 				t.Errorf("statuses on the fake (-want +got):\n%s", diff)
 			}
 		})
@@ -332,7 +332,7 @@ func TestGitHubErrors(t *testing.T) {
 	// Not a documented GitHub answer: a proxy in front of an Enterprise server that echoes the
 	// request's Authorization header in its error, to check ferry scrubs the token itself.
 	t.Run("echoed token", func(t *testing.T) {
-		f.refuseWith(http.StatusUnauthorized, "rejected Authorization: Bearer "+fakeToken)
+		f.refuseWith(http.StatusUnauthorized, "rejected Authorization: Bearer "+ghToken)
 		_, _, err := g.EnsurePullRequest(t.Context(), pr)
 		assertGitHubError(t, err, "github acme/deploy: list open pull requests", "Bearer REDACTED")
 	})
@@ -361,7 +361,7 @@ func assertGitHubError(t *testing.T, err error, prefix, contains string) {
 	if !strings.HasPrefix(msg, prefix) || !strings.Contains(msg, contains) {
 		t.Errorf("error = %q\nwant it to start %q and contain %q", msg, prefix, contains)
 	}
-	if strings.Contains(msg, fakeToken) {
+	if strings.Contains(msg, ghToken) {
 		t.Errorf("error contains the token: %q", msg)
 	}
 }
