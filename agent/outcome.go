@@ -13,7 +13,6 @@ import (
 // apply runs the apply phase and starts the health wait.
 func (w *worker) apply(env *environments.Environment, res render.Result, revision string) {
 	syncer := w.t.syncer
-	w.setStatus(revision, "pending", "applying "+short(revision))
 	rep, err := syncer.Apply(w.t.ctx, env, res, revision)
 	if err != nil {
 		w.fail(revision, err)
@@ -23,6 +22,10 @@ func (w *worker) apply(env *environments.Environment, res render.Result, revisio
 		w.finish(rep, nil)
 		return
 	}
+	w.mu.Lock()
+	w.succeeded = "" // applied again: its success must be reported again
+	w.mu.Unlock()
+	w.setStatus(revision, "pending", "applied; waiting for health")
 	ctx, cancel := context.WithCancel(w.t.ctx)
 	hw := &healthWait{revision: revision, cancel: cancel, done: make(chan struct{})}
 	w.mu.Lock()
@@ -131,7 +134,8 @@ func (w *worker) afterSuccess(rep *sync.Report) {
 	}
 }
 
-// statusPending reports whether revision has not had its success status yet in this term.
+// statusPending reports whether revision has not had its success status yet in this term (a
+// new apply of it resets that).
 func (w *worker) statusPending(revision string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()

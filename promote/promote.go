@@ -16,6 +16,9 @@ type Options struct {
 	Images   []string
 	// Source, when set, is the state of From in the cluster, shown in the PR body as evidence.
 	Source *SourceHealth
+	// SourceFunc, when set and Source is not, looks From's state up once From is known (the
+	// CLI reads it from the state ConfigMap when given a kubeconfig).
+	SourceFunc func(ctx context.Context, env string) (*SourceHealth, error)
 }
 
 // Result is what a promotion did.
@@ -57,6 +60,11 @@ func Promote(ctx context.Context, repo *Repo, forge Forge, opts Options) (*Resul
 	}
 	if err := repo.Push(ctx, res.Branch, true); err != nil {
 		return nil, err
+	}
+	if opts.Source == nil && opts.SourceFunc != nil {
+		if opts.Source, err = opts.SourceFunc(ctx, from.Name); err != nil {
+			return nil, err
+		}
 	}
 	res.Body, err = promotionBody(ctx, repo, to, toFile, from.Name, res, opts.Source)
 	if err != nil {

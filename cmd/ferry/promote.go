@@ -11,9 +11,11 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/ferry-cd/ferry/internal/repoview"
 	"github.com/ferry-cd/ferry/promote"
+	"github.com/ferry-cd/ferry/sync"
 )
 
 // forgeFlags select the forge and its credentials. The token comes from --token-file or the
@@ -143,6 +145,7 @@ func webBase(remote string) string {
 
 func newPromoteCommand() *cobra.Command {
 	var ff forgeFlags
+	var kube kubeFlags
 	var opts promote.Options
 	cmd := &cobra.Command{
 		Use:   "promote --to ENV [--from ENV] [--image NAME]...",
@@ -156,6 +159,9 @@ func newPromoteCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("kubeconfig") || cmd.Flags().Changed("context") {
+				opts.SourceFunc = kube.sourceHealth
+			}
 			res, err := promote.Promote(cmd.Context(), repo, forge, opts)
 			if err != nil {
 				return err
@@ -168,7 +174,25 @@ func newPromoteCommand() *cobra.Command {
 	cmd.Flags().StringVar(&opts.From, "from", "", "source environment (default: the target's promotion.from)")
 	cmd.Flags().StringVar(&opts.To, "to", "", "target environment")
 	cmd.Flags().StringArrayVar(&opts.Images, "image", nil, "image to move (repeatable; default: the target's promotion.images, else all)")
+	kube.register(cmd)
 	return cmd
+}
+
+// sourceHealth reads env's state ConfigMap: the evidence a promotion PR shows.
+func (f *kubeFlags) sourceHealth(ctx context.Context, env string) (*promote.SourceHealth, error) {
+	cfg, err := f.config()
+	if err != nil {
+		return nil, err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sync.NewStateStore(kube, f.namespace).Load(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return &promote.SourceHealth{Env: env, Revision: st.AppliedRevision, Health: st.Health, AppliedAt: st.AppliedAt}, nil
 }
 
 func printResult(cmd *cobra.Command, res *promote.Result, what string) {

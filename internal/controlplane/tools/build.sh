@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# build.sh builds the local control plane's six programs into a cache folder keyed by the
-# Kubernetes version, and skips every program whose recorded module version already matches.
+# build.sh builds the local control plane's six programs, and the Gitea server that tests use as a
+# git host (internal/giteatest), into a cache folder keyed by the Kubernetes version, and skips
+# every program whose recorded module version already matches.
 # Usage: build.sh            builds what is missing and prints the bin folder on the last line
 #        build.sh --print-dir prints the bin folder only
 set -euo pipefail
@@ -9,6 +10,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 k8s_version=v1.37.2
 etcd_version=v3.6.8
 kwok_version=v0.8.0
+gitea_version=v1.26.0
 cache=${XDG_CACHE_HOME:-$HOME/.cache}
 bin="$cache/ferry/controlplane/$k8s_version/bin"
 
@@ -25,11 +27,12 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   k8s_ldflags+=" -X $pkg.gitTreeState=clean"
 done
 
-# build MODULE_DIR VERSION PACKAGE NAME [LDFLAGS]: go build PACKAGE from the module in MODULE_DIR into
-# $bin/NAME unless $bin/.NAME.version already says VERSION. The stamp is written last, so a
-# build that was cut short is redone.
+# build MODULE_DIR VERSION PACKAGE NAME [LDFLAGS [TAGS [CGO]]]: go build PACKAGE from the module
+# in MODULE_DIR into $bin/NAME unless $bin/.NAME.version already says VERSION. The stamp is
+# written last, so a build that was cut short is redone. CGO is CGO_ENABLED for the build, 0
+# unless given (Gitea's sqlite driver needs 1).
 build() {
-  local dir=$1 version=$2 pkg=$3 name=$4 ldflags=${5:-}
+  local dir=$1 version=$2 pkg=$3 name=$4 ldflags=${5:-} tags=${6:-} cgo=${7:-0}
   local stamp="$bin/.$name.version"
   if [[ -x "$bin/$name" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
     echo "controlplane: $name $version is built"
@@ -37,8 +40,8 @@ build() {
   fi
   echo "controlplane: building $name $version"
   local start=$SECONDS
-  (cd "$here/$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w $ldflags" \
-    -o "$bin/$name.tmp" "$pkg")
+  (cd "$here/$dir" && CGO_ENABLED=$cgo GOFLAGS=-mod=mod go build -trimpath \
+    -tags="$tags" -ldflags="-s -w $ldflags" -o "$bin/$name.tmp" "$pkg")
   mv "$bin/$name.tmp" "$bin/$name"
   echo "$version" > "$stamp"
   echo "controlplane: built $name in $((SECONDS - start))s"
@@ -59,4 +62,24 @@ for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat
   pod/chaos/pod-container-running-failed.yaml; do
   install -m 0644 "$kwok_dir/kustomize/stage/$f" "$bin/kwok-stages/$(basename "$f")"
 done
+
+# Gitea, for tests that need a git host with pull requests. Its sqlite driver needs cgo. Built
+# without the bindata tag, it reads its locales and other options (and its page templates) from
+# STATIC_ROOT_PATH at run time: copy them from the module next to the binary, so that the
+# binary does not depend on the module cache. internal/giteatest sets STATIC_ROOT_PATH to
+# $bin/gitea-static.
+gitea_tags="sqlite sqlite_unlock_notify"
+build gitea "$gitea_version" code.gitea.io/gitea gitea \
+  "-X 'main.Version=${gitea_version#v}' -X 'main.Tags=$gitea_tags'" "$gitea_tags" 1
+gitea_static="$bin/gitea-static"
+if [[ ! -f "$gitea_static/.version" || "$(cat "$gitea_static/.version")" != "$gitea_version" ]]; then
+  gitea_dir=$(cd "$here/gitea" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' code.gitea.io/gitea)
+  rm -rf "$gitea_static.tmp" "$gitea_static"
+  mkdir -p "$gitea_static.tmp"
+  cp -R "$gitea_dir/options" "$gitea_dir/templates" "$gitea_static.tmp/"
+  chmod -R u+w "$gitea_static.tmp"
+  echo "$gitea_version" > "$gitea_static.tmp/.version"
+  mv "$gitea_static.tmp" "$gitea_static"
+  echo "controlplane: copied gitea options and templates to $gitea_static"
+fi
 echo "$bin"
