@@ -24,8 +24,8 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-## controlplane: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
-## and kwok from the Go module proxy into ~/.cache/ferry/controlplane (skips what is built)
+## controlplane: build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok and gitea
+## from the Go module proxy into ~/.cache/ferry/controlplane (skips what is built)
 controlplane:
 	internal/controlplane/tools/build.sh
 
