@@ -12,6 +12,7 @@ type metrics struct {
 	ready    *prometheus.GaugeVec
 	revision *prometheus.GaugeVec
 	drift    *prometheus.GaugeVec
+	halted   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -33,8 +34,11 @@ func newMetrics() *metrics {
 		drift: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ferry_drift_objects", Help: "Owned objects changed in the cluster since ferry applied them.",
 		}, []string{"env"}),
+		halted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_rollout_halted_total", Help: "Staged rollouts halted, by environment and stage.",
+		}, []string{"env", "stage"}),
 	}
-	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift,
+	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift, m.halted,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -10,9 +10,23 @@ import (
 	"github.com/ferry-cd/ferry/sync"
 )
 
-// apply runs the apply phase and starts the health wait.
+// apply runs the apply phase and starts the health wait, or starts a staged rollout.
 func (w *worker) apply(env *environments.Environment, res render.Result, revision string) {
 	syncer := w.t.syncer
+	if env.Rollout != nil && len(env.Rollout.Stages) > 1 {
+		st, err := syncer.State().Load(w.t.ctx, env.Name)
+		if err != nil {
+			w.fail(revision, &sync.Error{Phase: sync.PhaseState, Err: err})
+			return
+		}
+		if st.Progress.HaltedRevision == revision {
+			return // halted: not retried until the branch moves
+		}
+		if needsRollout(env, st, res) {
+			w.background(revision, newRollout(w, env, res, revision, st.Progress).run)
+			return
+		}
+	}
 	rep, err := syncer.Apply(w.t.ctx, env, res, revision)
 	if err != nil {
 		w.fail(revision, err)
@@ -26,6 +40,14 @@ func (w *worker) apply(env *environments.Environment, res render.Result, revisio
 	w.succeeded = "" // applied again: its success must be reported again
 	w.mu.Unlock()
 	w.setStatus(revision, "pending", "applied; waiting for health")
+	w.background(revision, func(ctx context.Context) {
+		err := syncer.WaitHealthy(ctx, rep)
+		w.finish(rep, err)
+	})
+}
+
+// background runs fn for revision in a goroutine that a newer revision cancels (endWait).
+func (w *worker) background(revision string, fn func(ctx context.Context)) {
 	ctx, cancel := context.WithCancel(w.t.ctx)
 	hw := &healthWait{revision: revision, cancel: cancel, done: make(chan struct{})}
 	w.mu.Lock()
@@ -34,8 +56,7 @@ func (w *worker) apply(env *environments.Environment, res render.Result, revisio
 	go func() {
 		defer close(hw.done)
 		defer cancel()
-		err := syncer.WaitHealthy(ctx, rep)
-		w.finish(rep, err)
+		fn(ctx)
 	}()
 }
 
@@ -63,8 +84,20 @@ func (w *worker) fail(revision string, err error) {
 
 // finish logs a finished attempt and records it in metrics and, on change, in Events.
 func (w *worker) finish(rep *sync.Report, err error) {
+	LogSync(w.t.a.log, w.env, rep.Revision, "", rep, err)
+	w.record(rep, err)
+}
+
+// record counts a finished attempt in metrics, Events and commit statuses.
+func (w *worker) record(rep *sync.Report, err error) {
 	a := w.t.a
-	result := LogSync(a.log, w.env, rep.Revision, "", rep, err)
+	result := "applied"
+	switch {
+	case err != nil:
+		result = "failed"
+	case rep.NoOp:
+		result = "unchanged"
+	}
 	a.metrics.syncs.WithLabelValues(w.env, result).Inc()
 	a.metrics.duration.WithLabelValues(w.env).Observe(rep.Duration.Seconds())
 	ready := 0.0

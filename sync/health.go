@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
@@ -10,11 +11,11 @@ import (
 )
 
 // health waits with kstatus until the applied objects are current, bounded by
-// Options.HealthTimeout and cancelled with ctx (a newer revision pre-empts the wait). It
+// timeout and cancelled with ctx (a newer revision pre-empts the wait). It
 // records the result in the state ConfigMap and returns Healthy, or Progressing with no error
 // when the wait was cancelled, or an *Error in the health phase naming what is not ready.
-func (s *Syncer) health(ctx context.Context, st *State, applied []*unstructured.Unstructured) (string, error) {
-	if s.opts.HealthTimeout <= 0 || len(applied) == 0 {
+func (s *Syncer) health(ctx context.Context, st *State, applied []*unstructured.Unstructured, timeout time.Duration) (string, error) {
+	if timeout <= 0 || len(applied) == 0 {
 		return st.Health, nil
 	}
 	set := make(object.ObjMetadataSet, 0, len(applied))
@@ -24,7 +25,7 @@ func (s *Syncer) health(ctx context.Context, st *State, applied []*unstructured.
 		}
 	}
 	err := s.mgr.WaitForSetWithContext(ctx, set, ssa.WaitOptions{
-		Interval: s.opts.PollInterval, Timeout: s.opts.HealthTimeout, FailFast: true,
+		Interval: s.opts.PollInterval, Timeout: timeout, FailFast: true,
 	})
 	health := Healthy
 	switch {

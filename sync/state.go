@@ -30,8 +30,9 @@ type State struct {
 	AttemptedAt       time.Time
 	// LastError is the last attempt's error, "" after a success.
 	LastError string
-	// Stage is the rollout stage in progress ("" when none).
-	Stage string
+	// Stage is the rollout stage in progress ("" when none), with the rollout's progress.
+	Stage    string
+	Progress Progress
 	// Health is the last health seen: Healthy, Progressing, Degraded or Unknown.
 	Health    string
 	Inventory Inventory
@@ -53,6 +54,7 @@ const (
 	keyAttemptedAt       = "attemptedAt"
 	keyLastError         = "lastError"
 	keyStage             = "stage"
+	keyProgress          = "rollout.json"
 	keyHealth            = "health"
 	keyInventoryCount    = "inventoryCount"
 	keyInventoryGzip     = "inventory.json.gz"
@@ -129,6 +131,7 @@ func decodeState(env string, cm *corev1.ConfigMap) (*State, error) {
 		AttemptedRevision: cm.Data[keyAttemptedRevision],
 		LastError:         cm.Data[keyLastError],
 		Stage:             cm.Data[keyStage],
+		Progress:          decodeProgress(cm.Data[keyProgress]),
 		Health:            cm.Data[keyHealth],
 		resourceVersion:   cm.ResourceVersion,
 	}
@@ -205,6 +208,7 @@ func encodeState(st *State) (*corev1.ConfigMap, error) {
 			keyAttemptedAt:       formatTime(st.AttemptedAt),
 			keyLastError:         st.LastError,
 			keyStage:             st.Stage,
+			keyProgress:          encodeProgress(st.Progress),
 			keyHealth:            st.Health,
 			keyInventoryCount:    strconv.Itoa(len(st.Inventory)),
 		},

@@ -105,11 +105,16 @@ func (s *Syncer) Apply(ctx context.Context, env *environments.Environment, res r
 // rep.Health and rep.Duration. Cancelling ctx (a newer revision pre-empts the wait) leaves the
 // health Progressing and returns nil; a timeout or failure returns an *Error in the health phase.
 func (s *Syncer) WaitHealthy(ctx context.Context, rep *Report) error {
+	return s.WaitHealthyWithin(ctx, rep, s.opts.HealthTimeout)
+}
+
+// WaitHealthyWithin is WaitHealthy with its own timeout (a rollout stage's).
+func (s *Syncer) WaitHealthyWithin(ctx context.Context, rep *Report, timeout time.Duration) error {
 	if rep.state == nil {
 		return nil
 	}
 	var err error
-	rep.Health, err = s.health(ctx, rep.state, rep.written)
+	rep.Health, err = s.health(ctx, rep.state, rep.written, timeout)
 	rep.Duration = time.Since(rep.started)
 	return err
 }

@@ -69,6 +69,7 @@ type envStatus struct {
 	Revision          string `json:"revision"`
 	AttemptedRevision string `json:"attemptedRevision"`
 	Stage             string `json:"stage"`
+	Progress          string `json:"progress,omitempty"`
 	Health            string `json:"health"`
 	// AppliedAt and AttemptedAt are null when it never happened.
 	AppliedAt   *time.Time `json:"appliedAt"`
@@ -83,7 +84,7 @@ func statusesOf(states []*sync.State) []envStatus {
 	for _, st := range states {
 		out = append(out, envStatus{
 			Env: st.Env, Revision: st.AppliedRevision, AttemptedRevision: st.AttemptedRevision,
-			Stage: st.Stage, Health: healthOf(st), AppliedAt: timeOrNil(st.AppliedAt),
+			Stage: st.Stage, Progress: progressOf(st, time.Now()), Health: healthOf(st), AppliedAt: timeOrNil(st.AppliedAt),
 			AttemptedAt: timeOrNil(st.AttemptedAt), LastError: st.LastError, Objects: len(st.Inventory),
 		})
 	}
@@ -103,7 +104,7 @@ func writeStatusTable(w io.Writer, states []*sync.State, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 6, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "ENV\tREVISION\tSTAGE\tHEALTH\tLAST SYNC\tMESSAGE")
 	for _, st := range states {
-		stage := st.Stage
+		stage := st.Progress.Describe(st.Stage, now)
 		if stage == "" {
 			stage = "-"
 		}
@@ -194,4 +195,12 @@ func age(now, t time.Time) string {
 		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
 	}
 	return fmt.Sprintf("%dy", int(d/(365*24*time.Hour)))
+}
+
+// progressOf describes a rollout in progress or halted ("" otherwise).
+func progressOf(st *sync.State, now time.Time) string {
+	if st.Progress.Revision == "" && st.Progress.Phase != sync.PhaseHalted {
+		return ""
+	}
+	return st.Progress.Describe(st.Stage, now)
 }

@@ -1,0 +1,74 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Progress is a staged rollout's place, kept in the state ConfigMap so that a restarted agent
+// resumes at the same stage without applying the finished ones again.
+type Progress struct {
+	// Revision is the revision being rolled out ("" when no rollout is in progress).
+	Revision string `json:"revision,omitempty"`
+	// StageIndex is the 0-based index of Stage among StageCount stages.
+	StageIndex int `json:"stageIndex"`
+	StageCount int `json:"stageCount,omitempty"`
+	// Phase is applying, soaking or halted.
+	Phase string `json:"phase,omitempty"`
+	// Since is when the phase began.
+	Since time.Time `json:"since,omitzero"`
+	// Soak is the current stage's soak duration.
+	Soak time.Duration `json:"soak,omitempty"`
+	// HaltedRevision is the last revision whose rollout halted, with why; it is not retried
+	// until the branch moves. RevertProposed records that its revert PR was opened.
+	HaltedRevision string `json:"haltedRevision,omitempty"`
+	HaltReason     string `json:"haltReason,omitempty"`
+	RevertProposed bool   `json:"revertProposed,omitempty"`
+}
+
+// Rollout phases.
+const (
+	PhaseApplying = "applying"
+	PhaseSoaking  = "soaking"
+	PhaseHalted   = "halted"
+)
+
+// Describe renders progress as `ferry status` shows it, e.g. "canary 1/2 soaking 1m10s of 2m".
+func (p Progress) Describe(stage string, now time.Time) string {
+	if p.Revision == "" && p.Phase != PhaseHalted {
+		return stage
+	}
+	s := fmt.Sprintf("%s %d/%d %s", stage, p.StageIndex+1, p.StageCount, p.Phase)
+	if p.Phase == PhaseSoaking && !p.Since.IsZero() {
+		s += fmt.Sprintf(" %s of %s", now.Sub(p.Since).Round(time.Second), p.Soak)
+	}
+	return s
+}
+
+func encodeProgress(p Progress) string {
+	if p == (Progress{}) {
+		return ""
+	}
+	data, _ := json.Marshal(p)
+	return string(data)
+}
+
+func decodeProgress(s string) Progress {
+	var p Progress
+	if s != "" {
+		_ = json.Unmarshal([]byte(s), &p) // an unreadable progress restarts the rollout
+	}
+	return p
+}
+
+// SaveProgress loads env's state, lets update change its stage and progress, and saves it.
+func (s *Syncer) SaveProgress(ctx context.Context, env string, update func(*State)) error {
+	st, err := s.state.Load(ctx, env)
+	if err != nil {
+		return err
+	}
+	update(st)
+	return s.state.Save(ctx, st)
+}
