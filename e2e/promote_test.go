@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ type giteaPipeline struct {
 	url                     string
 	stagingNS, productionNS string
 	agentNS                 string
+	stop                    func()
 	logs                    *syncBuffer
 	kube                    kubernetes.Interface
 }
@@ -54,11 +56,19 @@ func newGiteaPipeline(t *testing.T, edit func(ferryYAML string) string) *giteaPi
 	if p.kube, err = kubernetes.NewForConfig(cluster.Config); err != nil {
 		t.Fatal(err)
 	}
+	p.agentNS = "ferry-gitea-" + id
+	p.startAgent(t)
+	return p
+}
+
+// startAgent runs an agent for the pipeline, logging into a new p.logs, until the test ends or
+// the returned function is called.
+func (p *giteaPipeline) startAgent(t *testing.T) (stop func()) {
+	t.Helper()
 	p.logs = &syncBuffer{}
 	opts := agent.DefaultOptions()
 	opts.Source.URL, opts.Source.CacheDir = p.url, t.TempDir()
 	opts.Source.Auth.Username, opts.Source.Auth.Password = p.g.AdminUser, p.g.Token
-	p.agentNS = "ferry-gitea-" + id
 	opts.Namespace, opts.LeaderElection, opts.Forge = p.agentNS, false, p.forge
 	opts.Sync.PollInterval, opts.Sync.HealthTimeout = 500*time.Millisecond, time.Minute
 	opts.MinBackoff, opts.MaxBackoff = 500*time.Millisecond, 2*time.Second
@@ -70,9 +80,15 @@ func newGiteaPipeline(t *testing.T, edit func(ferryYAML string) string) *giteaPi
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return p
+	var once gosync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	p.stop = stop
+	t.Cleanup(stop)
+	return stop
 }
+
+// stopAgent stops the agent startAgent started last.
+func (p *giteaPipeline) stopAgent() { p.stop() }
 
 func (p *giteaPipeline) clone(t *testing.T) *promote.Repo {
 	t.Helper()

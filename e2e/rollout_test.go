@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ferry-cd/ferry/promote"
+	"github.com/ferry-cd/ferry/sync"
 )
 
 // rolloutEdit shortens production's rollout for tests: 3s soak, 20s per stage, onFailure as given.
@@ -221,5 +222,85 @@ func TestFailedCanaryHaltsAndReverts(t *testing.T) {
 	}
 	if n := len(p.logLines("revert proposed")); n != 1 {
 		t.Errorf("%d revert proposals, want one per failed revision", n)
+	}
+}
+
+// setProductionTag commits tag into production's overlay on main, as a merged promotion would.
+func (p *giteaPipeline) setProductionTag(t *testing.T, tag string) string {
+	t.Helper()
+	img, _ := promote.ParseImageArg(gcemeImage + "=" + tag)
+	res, err := promote.SetImage(t.Context(), p.clone(t), promote.NoForge{}, "production", img, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Commit
+}
+
+func countLines(p *giteaPipeline, want map[string]any) int {
+	n := 0
+	for _, line := range strings.Split(p.logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		ok := true
+		for k, v := range want {
+			ok = ok && m[k] == v
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRestartDuringSoakResumesTheStage kills the agent while the canary soaks; the new agent
+// resumes the soak from the saved progress without applying the canary stage again.
+func TestRestartDuringSoakResumesTheStage(t *testing.T) {
+	p := newGiteaPipeline(t, func(y string) string {
+		return strings.Replace(rolloutEdit("halt")(y), "soak: 3s", "soak: 8s", 1)
+	})
+	p.waitImages(t, p.productionNS, "1.0.0", append(stable, canary...)...)
+	sha := p.setProductionTag(t, "1.1.0")
+	waitLog(t, p.logs, map[string]any{"msg": "sync finished", "env": "production", "stage": "canary", "revision": sha[:7]})
+	time.Sleep(4 * time.Second) // half the soak
+	stopped := time.Now()
+	p.stopAgent()
+
+	st, err := sync.NewStateStore(p.kube, p.agentNS).Load(t.Context(), "production")
+	if err != nil || st.Progress.Phase != sync.PhaseSoaking || st.Stage != "canary" {
+		t.Fatalf("saved progress: stage %q %+v %v, want canary soaking", st.Stage, st.Progress, err)
+	}
+	p.startAgent(t)
+	waitLog(t, p.logs, map[string]any{"msg": "stage soaked", "env": "production", "stage": "canary"})
+	resumedIn := time.Since(stopped)
+	waitLog(t, p.logs, map[string]any{"msg": "sync finished", "env": "production", "stage": "all", "revision": sha[:7]})
+	if n := countLines(p, map[string]any{"msg": "sync finished", "env": "production", "stage": "canary"}); n != 0 {
+		t.Errorf("the restarted agent applied the canary stage again (%d lines)", n)
+	}
+	p.waitImages(t, p.productionNS, "1.1.0", stable...)
+	t.Logf("stopped 4s into the 8s soak; the resumed soak ended %s after the stop", resumedIn.Round(time.Millisecond))
+	if resumedIn >= 8*time.Second {
+		t.Errorf("the soak started over after the restart (ended %s after the stop)", resumedIn)
+	}
+}
+
+// TestNewerRevisionSupersedesARollout pushes a newer tag while the canary of the previous one
+// soaks: the old rollout stops and the new one starts at the canary stage.
+func TestNewerRevisionSupersedesARollout(t *testing.T) {
+	p := newGiteaPipeline(t, func(y string) string {
+		return strings.Replace(rolloutEdit("halt")(y), "soak: 3s", "soak: 30s", 1)
+	})
+	p.waitImages(t, p.productionNS, "1.0.0", append(stable, canary...)...)
+	old := p.setProductionTag(t, "1.1.0")
+	waitLog(t, p.logs, map[string]any{"msg": "sync finished", "env": "production", "stage": "canary", "revision": old[:7]})
+	newer := p.setProductionTag(t, "1.2.0")
+	p.waitImages(t, p.productionNS, "1.2.0", canary...)
+	if imgs := p.images(t, p.productionNS); imgs["gceme-frontend"] != "1.0.0" {
+		t.Errorf("the main Deployments moved while the newer canary soaks: %v", imgs)
+	}
+	waitLog(t, p.logs, map[string]any{"msg": "sync finished", "env": "production", "stage": "canary", "revision": newer[:7]})
+	if n := countLines(p, map[string]any{"msg": "stage soaked", "env": "production", "revision": old[:7]}); n != 0 {
+		t.Errorf("the superseded rollout went on soaking")
 	}
 }
