@@ -16,7 +16,7 @@ build:
 
 ## test: build the control plane (cached) and run every test against it
 test: controlplane
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -count=1 -artifacts -timeout $(TEST_TIMEOUT) ./...
 
 ## lint: gofmt check and go vet
 lint:

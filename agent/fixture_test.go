@@ -40,9 +40,9 @@ func newFixture(t *testing.T, schedule string) *fixture {
 	id := strings.ToLower(rand.String(5))
 	f := &fixture{t: t, ns: "ferry-" + id, stagingNS: "staging-" + id}
 	f.files = exampleFiles(t)
-	f.files["ferry.yaml"] = strings.Replace(strings.Replace(f.files["ferry.yaml"],
-		"namespace: staging ", "namespace: "+f.stagingNS+" ", 1),
-		`schedule: "@every 1m"`, `schedule: "`+schedule+`"`, 1)
+	y := strings.Replace(f.files["ferry.yaml"], "namespace: staging ", "namespace: "+f.stagingNS+" ", 1)
+	y = strings.Replace(y, "namespace: production\n", "namespace: production-"+id+"\n", 1)
+	f.files["ferry.yaml"] = strings.Replace(y, `schedule: "@every 1m"`, `schedule: "`+schedule+`"`, 1)
 	f.srv = gitserver.Start(t, gitserver.Options{Username: "ci", Password: "git-secret-" + id})
 	f.srv.NewRepo(t, "config", f.files)
 	kube, err := kubernetes.NewForConfig(cluster.Config)

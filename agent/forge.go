@@ -106,6 +106,9 @@ func (t *term) propose(from string, to *environments.Environment) {
 		health := &promote.SourceHealth{Env: from, Revision: h.revision, Health: sync.Healthy, AppliedAt: h.since}
 		res, err = promote.Promote(ctx, repo, t.a.opts.Forge, promote.Options{From: from, To: to.Name, Source: health})
 		if err == nil && !res.NothingToDo {
+			t.mu.Lock()
+			t.prs[to.Name] = res.URL
+			t.mu.Unlock()
 			t.a.log.Info("promotion proposed", "from", from, "to", to.Name, "revision", short(h.revision), "url", res.URL, "created", res.Created)
 		}
 	}

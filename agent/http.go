@@ -26,6 +26,8 @@ func (a *Agent) serve(ctx context.Context) (func(), error) {
 		m.HandleFunc("/hooks/git", a.handleWebhook)
 		m.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		m.HandleFunc("/readyz", a.handleReady)
+		m.HandleFunc("/api/status", a.handleAPIStatus)
+		m.HandleFunc("/", a.handleStatusPage)
 	}
 	if a.opts.MetricsAddr != "" {
 		mux(a.opts.MetricsAddr).Handle("/metrics", promhttp.HandlerFor(a.metrics.registry, promhttp.HandlerOpts{}))

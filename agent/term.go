@@ -27,6 +27,7 @@ type term struct {
 	wg       gosync.WaitGroup
 	healthy  map[string]healthMark // environments healthy at a revision, since when
 	proposed map[string]bool       // "target@revision" promotions already proposed
+	prs      map[string]string     // target environment → its open promotion PR, as proposed
 }
 
 // lead runs a term until ctx ends, then waits for its workers.
@@ -38,7 +39,7 @@ func (a *Agent) lead(ctx context.Context) {
 	}
 	syncer.EnableDriftWatch(ctx)
 	t := &term{a: a, ctx: ctx, syncer: syncer, cron: cron.New(), workers: map[string]*worker{},
-		healthy: map[string]healthMark{}, proposed: map[string]bool{}}
+		healthy: map[string]healthMark{}, proposed: map[string]bool{}, prs: map[string]string{}}
 	a.setTerm(t)
 	defer a.setTerm(nil)
 	t.cron.Start()
