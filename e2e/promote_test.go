@@ -147,7 +147,7 @@ func (p *giteaPipeline) merge(t *testing.T, pr *gitea.PullRequest) {
 // the agent applies it and marks the commit; `ferry promote` opens the PR (and updates the same
 // one when run again); merging it rolls production out; `ferry rollback` brings the old tag back.
 func TestPromotionAndRollbackOnGitea(t *testing.T) {
-	p := newGiteaPipeline(t, nil)
+	p := newGiteaPipeline(t, rolloutEdit("halt")) // production rolls out in stages: keep the soak short
 	p.waitImage(t, p.stagingNS, "1.1.0")
 	p.waitImage(t, p.productionNS, "1.0.0")
 
