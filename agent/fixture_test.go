@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	gosync "sync"
@@ -20,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ferry-cd/ferry/internal/gitserver"
+	"github.com/ferry-cd/ferry/internal/testutil"
 )
 
 // fixture is one agent test: examples/gceme in a git repository on a real smart-HTTP server,
@@ -55,21 +54,7 @@ func newFixture(t *testing.T, schedule string) *fixture {
 
 func exampleFiles(t *testing.T) map[string]string {
 	t.Helper()
-	root := filepath.Join("..", "examples", "gceme")
-	files := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(root, p)
-		files[filepath.ToSlash(rel)] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
+	return testutil.ReadTree(t, filepath.Join("..", "examples", "gceme"))
 }
 
 // options returns agent Options for this fixture: staging only, no leader election, HTTP on a

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/ferry-cd/ferry/environments"
 	"github.com/ferry-cd/ferry/internal/gitserver"
+	"github.com/ferry-cd/ferry/internal/testutil"
 	"github.com/ferry-cd/ferry/render"
 	"github.com/ferry-cd/ferry/sync"
 	"github.com/ferry-cd/ferry/sync/source"
@@ -22,21 +21,7 @@ import (
 // exampleFiles reads examples/gceme into a map of repository path to content.
 func exampleFiles(t *testing.T) map[string]string {
 	t.Helper()
-	root := filepath.Join("..", "examples", "gceme")
-	files := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(root, p)
-		files[filepath.ToSlash(rel)] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
+	return testutil.ReadTree(t, filepath.Join("..", "examples", "gceme"))
 }
 
 // TestGitToCluster is the sync engine's whole path with real parts: examples/gceme in a git

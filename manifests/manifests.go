@@ -8,8 +8,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/ferry-cd/ferry/render"
 )
 
 // files holds the kustomizations: the default install (kustomization.yaml, which only lists
@@ -25,18 +26,18 @@ const root = "/manifests"
 // agent with cluster-wide rights. Objects come in kustomize's legacy order, Namespaces first.
 // An error means the embedded kustomization is broken, a bug of this package.
 func Render() ([]*unstructured.Unstructured, error) {
-	return render(".")
+	return renderDir(".")
 }
 
 // RenderNamespaced returns the objects of overlays/namespaced: the agent confined by RBAC to
 // its own namespace and the environments' namespaces staging and production. Objects come in
 // kustomize's legacy order. An error means the embedded kustomization is broken.
 func RenderNamespaced() ([]*unstructured.Unstructured, error) {
-	return render("overlays/namespaced")
+	return renderDir("overlays/namespaced")
 }
 
 // render runs kustomize on dir, a folder of the embedded files, over an in-memory copy of them.
-func render(dir string) ([]*unstructured.Unstructured, error) {
+func renderDir(dir string) ([]*unstructured.Unstructured, error) {
 	kfs, err := memoryFS()
 	if err != nil {
 		return nil, err
@@ -47,7 +48,7 @@ func render(dir string) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manifests/%s: kustomize: %w", dir, err)
 	}
-	return toUnstructured(m)
+	return render.ToUnstructured(m)
 }
 
 // memoryFS copies the embedded files under root into a new in-memory filesystem.
@@ -67,22 +68,4 @@ func memoryFS() (filesys.FileSystem, error) {
 		return nil, fmt.Errorf("manifests: copy embedded files: %w", err)
 	}
 	return kfs, nil
-}
-
-// toUnstructured converts kustomize's resources, through JSON so that numbers are int64 and
-// float64 as unstructured expects.
-func toUnstructured(m resmap.ResMap) ([]*unstructured.Unstructured, error) {
-	objs := make([]*unstructured.Unstructured, 0, m.Size())
-	for _, res := range m.Resources() {
-		data, err := res.MarshalJSON()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", res.CurId(), err)
-		}
-		obj := &unstructured.Unstructured{}
-		if err := obj.UnmarshalJSON(data); err != nil {
-			return nil, fmt.Errorf("%s: %w", res.CurId(), err)
-		}
-		objs = append(objs, obj)
-	}
-	return objs, nil
 }

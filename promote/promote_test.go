@@ -1,32 +1,17 @@
 package promote
 
 import (
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ferry-cd/ferry/internal/gitserver"
+	"github.com/ferry-cd/ferry/internal/testutil"
 )
 
 func exampleFiles(t *testing.T) map[string]string {
 	t.Helper()
-	root := filepath.Join("..", "examples", "gceme")
-	files := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(root, p)
-		files[filepath.ToSlash(rel)] = string(data)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
+	return testutil.ReadTree(t, filepath.Join("..", "examples", "gceme"))
 }
 
 const gitPassword = "promote-git-secret"

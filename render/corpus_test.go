@@ -75,7 +75,7 @@ func kustomizeBuild(t *testing.T, dir string) []*unstructured.Unstructured {
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
-	objs, err := toUnstructured(m)
+	objs, err := ToUnstructured(m)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,13 +129,14 @@ func (r *Renderer) build(kfs *kustFS, dir string) (objs []*unstructured.Unstruct
 	if m.Size() > r.opts.Limits.MaxObjects {
 		return nil, fmt.Errorf("%d objects, over the limit of %d: %w", m.Size(), r.opts.Limits.MaxObjects, ErrLimit)
 	}
-	return toUnstructured(m)
+	return ToUnstructured(m)
 }
 
-func toUnstructured(m resmap.ResMap) ([]*unstructured.Unstructured, error) {
+// ToUnstructured converts kustomize's output to objects, through JSON so that numbers are the
+// int64 and float64 unstructured expects. The error names the resource.
+func ToUnstructured(m resmap.ResMap) ([]*unstructured.Unstructured, error) {
 	objs := make([]*unstructured.Unstructured, 0, m.Size())
 	for _, res := range m.Resources() {
-		// Go through JSON: unstructured needs int64 and float64 numbers, not kyaml's ints.
 		data, err := res.MarshalJSON()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", res.CurId(), err)

@@ -79,3 +79,23 @@ func CommitFS(t testing.TB, dir string) fs.FS {
 	}
 	return repoview.NewTreeFS(tree)
 }
+
+// ReadTree returns every file below dir by slash-separated path relative to dir: a fixture
+// repository to commit to a git server.
+func ReadTree(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		files[filepath.ToSlash(rel)] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
