@@ -208,17 +208,22 @@ func TestFailedCanaryHaltsAndReverts(t *testing.T) {
 	}
 	p.merge(t, revert)
 	p.waitImages(t, p.productionNS, "1.0.0", canary...)
-	err = wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+	var last []appsv1.DeploymentStatus
+	err = wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		last = nil
+		ok := true
 		for _, n := range canary {
 			d, err := p.kube.AppsV1().Deployments(p.productionNS).Get(ctx, n, metav1.GetOptions{})
-			if err != nil || !rolledOut(d) {
+			if err != nil {
 				return false, nil
 			}
+			last = append(last, d.Status)
+			ok = ok && rolledOut(d)
 		}
-		return true, nil
+		return ok, nil
 	})
 	if err != nil {
-		t.Errorf("the canary did not come back healthy at tag A: %v", err)
+		t.Errorf("the canary did not come back healthy at tag A: %v; statuses %+v; agent log:\n%s", err, last, p.logs.String())
 	}
 	if n := len(p.logLines("revert proposed")); n != 1 {
 		t.Errorf("%d revert proposals, want one per failed revision", n)

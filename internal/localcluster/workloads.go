@@ -76,6 +76,9 @@ func (c *Cluster) startControllerManager(binDir string, certs *pki) (*process, e
 		"--authentication-kubeconfig="+c.KubeconfigPath,
 		"--authorization-kubeconfig="+c.KubeconfigPath,
 		"--controllers=*,-nodeipam",
+		// kwok renews the fake nodes' leases from the same two busy cores as everything else; a
+		// late renewal must not mark a node NotReady and every pod on it unready mid-test.
+		"--node-monitor-grace-period=3m",
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(port),
