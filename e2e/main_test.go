@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"testing"
 
@@ -12,5 +13,5 @@ import (
 var cluster *localcluster.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(testutil.RunWithCluster(m, true, func(c *localcluster.Cluster) { cluster = c }))
+	os.Exit(testutil.RunWithCluster(context.Background(), m, true, func(c *localcluster.Cluster) { cluster = c }))
 }

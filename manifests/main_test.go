@@ -1,6 +1,7 @@
 package manifests_test
 
 import (
+	"context"
 	"os"
 	"testing"
 
@@ -13,5 +14,5 @@ import (
 var cluster *localcluster.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(testutil.RunWithCluster(m, false, func(c *localcluster.Cluster) { cluster = c }))
+	os.Exit(testutil.RunWithCluster(context.Background(), m, false, func(c *localcluster.Cluster) { cluster = c }))
 }

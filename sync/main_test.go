@@ -24,7 +24,7 @@ import (
 var cluster *localcluster.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(testutil.RunWithCluster(m, true, func(c *localcluster.Cluster) { cluster = c }))
+	os.Exit(testutil.RunWithCluster(context.Background(), m, true, func(c *localcluster.Cluster) { cluster = c }))
 }
 
 // fixture is one test's environment: a repository folder with an overlay, a Syncer whose

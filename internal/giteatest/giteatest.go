@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"code.gitea.io/sdk/gitea"
+
+	"github.com/ferry-cd/ferry/internal/procgroup"
 )
 
 // Version is the Gitea release build.sh builds (its gitea_version, without the v).
@@ -60,7 +62,7 @@ type Gitea struct {
 	// StartTime is how long Start took from `gitea migrate` to a healthy server with a token.
 	StartTime time.Duration
 
-	web     *process
+	web     *procgroup.Process
 	secrets [3]string // SECRET_KEY, INTERNAL_TOKEN, oauth2 JWT_SECRET
 }
 
@@ -114,11 +116,11 @@ func Start(t testing.TB) *Gitea {
 		cmd.Env = environ(dir)
 		return cmd
 	}
-	if err := runCommand(ctx, "gitea-migrate", command("migrate"), g.LogDir, commandTimeout); err != nil {
+	if err := procgroup.Run(ctx, "gitea-migrate", command("migrate"), g.LogDir, commandTimeout); err != nil {
 		t.Fatalf("giteatest: %v", err)
 	}
 	migrated := time.Now()
-	err = runCommand(ctx, "gitea-admin", command("admin", "user", "create", "--admin",
+	err = procgroup.Run(ctx, "gitea-admin", command("admin", "user", "create", "--admin",
 		"--username", g.AdminUser, "--password", g.AdminPassword, "--email", g.AdminUser+"@example.com",
 		"--must-change-password=false"), g.LogDir, commandTimeout)
 	if err != nil {
@@ -130,7 +132,7 @@ func Start(t testing.TB) *Gitea {
 	// cannot be handed a listening socket: with LISTEN_FDS set it takes itself for a graceful
 	// restart and sends SIGTERM to its parent, the test). Retry on a new port when that happens.
 	for attempt := 1; ; attempt++ {
-		g.web, err = startProcess("gitea-web", command("web"), g.LogDir)
+		g.web, err = procgroup.Start("gitea-web", command("web"), g.LogDir)
 		if err != nil {
 			t.Fatalf("giteatest: %v", err)
 		}
@@ -138,11 +140,11 @@ func Start(t testing.TB) *Gitea {
 		if err == nil {
 			break
 		}
-		if attempt == 3 || !g.web.exited() || !strings.Contains(logTail(g.web.logPath, 30), "address already in use") {
+		if attempt == 3 || !g.web.Exited() || !strings.Contains(procgroup.LogTail(g.web.LogPath, 30), "address already in use") {
 			t.Fatalf("giteatest: %v", err)
 		}
 		t.Logf("giteatest: port %d was taken; retrying on another", port)
-		g.web.stop(0)
+		g.web.Stop(0)
 		if port, err = g.configure(conf, static); err != nil {
 			t.Fatalf("giteatest: %v", err)
 		}
@@ -300,10 +302,10 @@ func (g *Gitea) waitHealthy(ctx context.Context) error {
 			}
 		}
 		select {
-		case <-g.web.done:
-			return g.web.failure("exited before it was healthy")
+		case <-g.web.Done():
+			return g.web.Failure("exited before it was healthy")
 		case <-ctx.Done():
-			return g.web.failure(fmt.Sprintf("not healthy within %s", readyTimeout))
+			return g.web.Failure(fmt.Sprintf("not healthy within %s", readyTimeout))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -338,7 +340,7 @@ func (g *Gitea) createToken(ctx context.Context) error {
 // work folder.
 func (g *Gitea) stop(t testing.TB) {
 	if g.web != nil {
-		g.web.stop(stopGrace)
+		g.web.Stop(stopGrace)
 	}
 	if t.Failed() {
 		if kept, err := keepLogs(g.LogDir); err != nil {

@@ -60,7 +60,8 @@ func (s *Server) StartSSH(t testing.TB) *SSHServer {
 	if err != nil {
 		t.Fatalf("gitserver: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	// The server lives as long as the test: t.Context() ends just before the cleanups run.
+	ctx, cancel := context.WithCancel(t.Context())
 	ss := &SSHServer{
 		Addr:      ln.Addr().String(),
 		ClientKey: clientKey,

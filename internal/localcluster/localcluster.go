@@ -11,11 +11,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"k8s.io/client-go/rest"
+
+	"github.com/ferry-cd/ferry/internal/procgroup"
 )
 
 // Versions of the control-plane programs. internal/controlplane/tools/build.sh pins the same.
@@ -59,7 +62,7 @@ type Cluster struct {
 	removeDir   bool
 	grace       time.Duration
 	mu          sync.Mutex
-	procs       []*process
+	procs       []*procgroup.Process
 	stopped     bool
 }
 
@@ -153,7 +156,7 @@ func (c *Cluster) PIDs() map[string]int {
 	defer c.mu.Unlock()
 	pids := make(map[string]int, len(c.procs))
 	for _, p := range c.procs {
-		pids[p.name] = p.pid()
+		pids[p.Name] = p.PID()
 	}
 	return pids
 }
@@ -168,7 +171,7 @@ func (c *Cluster) Stop() error {
 	}
 	c.stopped = true
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		c.procs[i].stop(c.grace)
+		c.procs[i].Stop(c.grace)
 	}
 	if c.removeDir {
 		if err := os.RemoveAll(c.dir); err != nil {
@@ -178,13 +181,13 @@ func (c *Cluster) Stop() error {
 	return nil
 }
 
-func (c *Cluster) run(name, bin string, args ...string) (*process, error) {
+func (c *Cluster) run(name, bin string, args ...string) (*procgroup.Process, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopped {
 		return nil, errors.New("cluster stopped")
 	}
-	p, err := startProcess(name, bin, args, c.logDir)
+	p, err := procgroup.Start(name, exec.Command(bin, args...), c.logDir)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +196,7 @@ func (c *Cluster) run(name, bin string, args ...string) (*process, error) {
 }
 
 // waitFor polls ready every 100ms until it returns true, p exits, or ctx ends.
-func waitFor(ctx context.Context, p *process, what string, ready func(context.Context) bool) error {
+func waitFor(ctx context.Context, p *procgroup.Process, what string, ready func(context.Context) bool) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -201,10 +204,10 @@ func waitFor(ctx context.Context, p *process, what string, ready func(context.Co
 			return nil
 		}
 		select {
-		case <-p.done:
-			return p.failure("exited before " + what)
+		case <-p.Done():
+			return p.Failure("exited before " + what)
 		case <-ctx.Done():
-			return p.failure(fmt.Sprintf("not %s: %v", what, ctx.Err()))
+			return p.Failure(fmt.Sprintf("not %s: %v", what, ctx.Err()))
 		case <-tick.C:
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/ferry-cd/ferry/internal/procgroup"
 )
 
 // FailingPodLabel on a pod template makes kwok run its pods without ever becoming ready and then
@@ -66,7 +68,7 @@ func (c *Cluster) startWorkloads(ctx context.Context, opts Options, certs *pki) 
 // startControllerManager runs every controller but nodeipam: the fake nodes have no pod CIDRs
 // to allocate, and the node lifecycle controller must run or new nodes keep their not-ready
 // taint and pods stay Pending.
-func (c *Cluster) startControllerManager(binDir string, certs *pki) (*process, error) {
+func (c *Cluster) startControllerManager(binDir string, certs *pki) (*procgroup.Process, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -90,7 +92,7 @@ func (c *Cluster) startControllerManager(binDir string, certs *pki) (*process, e
 	)
 }
 
-func (c *Cluster) startScheduler(binDir string) (*process, error) {
+func (c *Cluster) startScheduler(binDir string) (*procgroup.Process, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -108,7 +110,7 @@ func (c *Cluster) startScheduler(binDir string) (*process, error) {
 
 // startKwok runs kwok with the stage files build.sh copied from the kwok module (fast node and
 // pod lifecycles, lease heartbeats, the chaos stage) plus failingPodStage.
-func (c *Cluster) startKwok(binDir string) (*process, error) {
+func (c *Cluster) startKwok(binDir string) (*procgroup.Process, error) {
 	stages, err := filepath.Glob(filepath.Join(stageDir(binDir), "*.yaml"))
 	if err != nil {
 		return nil, fmt.Errorf("kwok: list stages: %w", err)

@@ -14,11 +14,11 @@ import (
 )
 
 // RunWithCluster is a TestMain body: it starts a local control plane (with kube-controller-
-// manager, kube-scheduler and kwok when workloads is true), hands it to set, runs the tests,
-// prints the log folder when they fail, stops the cluster and returns the exit code.
-func RunWithCluster(m *testing.M, workloads bool, set func(*localcluster.Cluster)) int {
+// manager, kube-scheduler and kwok when workloads is true) within ctx, hands it to set, runs the
+// tests, prints the log folder when they fail, stops the cluster and returns the exit code.
+func RunWithCluster(ctx context.Context, m *testing.M, workloads bool, set func(*localcluster.Cluster)) int {
 	ctrllog.SetLogger(logr.Discard()) // controller-runtime's client warns once without a logger
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	opts := localcluster.DefaultOptions()
 	opts.Workloads = workloads
 	c, err := localcluster.Start(ctx, opts)

@@ -1,11 +1,10 @@
 //go:build unix && !linux
 
-package giteatest
+package procgroup
 
 import "syscall"
 
-// sysProcAttr has no Pdeathsig outside Linux: the test's cleanup must run, or Gitea is left
-// behind.
+// sysProcAttr has no Pdeathsig outside Linux: Stop must be called, or programs are left behind.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
