@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/ferry-cd/ferry/internal/testutil"
 )
 
 // latencySlack is added to the bound ("within one schedule period plus a second") so
@@ -79,7 +81,7 @@ func TestPollingAppliesACommitWithinOnePeriod(t *testing.T) {
 func filterLines(lines []map[string]any, want map[string]any) []map[string]any {
 	var out []map[string]any
 	for _, l := range lines {
-		if matches(l, want) {
+		if testutil.Matches(l, want) {
 			out = append(out, l)
 		}
 	}

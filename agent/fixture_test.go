@@ -1,9 +1,7 @@
 package agent
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -156,62 +154,23 @@ func freePort(t *testing.T) string {
 	return port
 }
 
-// logBuffer collects JSON log lines from several goroutines.
-type logBuffer struct {
-	mu  gosync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+// logBuffer is the agent's JSON log, with lookups by message.
+type logBuffer struct{ testutil.LogBuffer }
 
 // lines returns the parsed log lines whose msg is msg (all when "").
 func (b *logBuffer) lines(msg string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(b.buf.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && (msg == "" || m["msg"] == msg) {
-			out = append(out, m)
-		}
+	if msg == "" {
+		return b.Lines(nil)
 	}
-	return out
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return b.Lines(map[string]any{"msg": msg})
 }
 
 // waitLine waits for a line with msg whose fields include want.
 func (b *logBuffer) waitLine(t *testing.T, msg string, want map[string]any, timeout time.Duration) map[string]any {
 	t.Helper()
-	var found map[string]any
-	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		for _, l := range b.lines(msg) {
-			if matches(l, want) {
-				found = l
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Fatalf("no %q line with %v within %s; log:\n%s", msg, want, timeout, b.String())
-	}
-	return found
-}
-
-func matches(line, want map[string]any) bool {
+	all := map[string]any{"msg": msg}
 	for k, v := range want {
-		if line[k] != v {
-			return false
-		}
+		all[k] = v
 	}
-	return true
+	return b.WaitLine(t, all, timeout)
 }

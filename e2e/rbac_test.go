@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	gosync "sync"
 	"testing"
 	"time"
 
@@ -16,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -24,6 +20,7 @@ import (
 
 	"github.com/ferry-cd/ferry/agent"
 	"github.com/ferry-cd/ferry/internal/gitserver"
+	"github.com/ferry-cd/ferry/internal/testutil"
 	"github.com/ferry-cd/ferry/manifests"
 )
 
@@ -142,46 +139,11 @@ func runAgent(t *testing.T, kubeconfig, repoURL, env string) *syncBuffer {
 	return logs
 }
 
+// waitLog waits up to two minutes for an agent log line with the fields of want.
 func waitLog(t *testing.T, logs *syncBuffer, want map[string]any) map[string]any {
 	t.Helper()
-	var found map[string]any
-	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
-		for _, line := range strings.Split(logs.String(), "\n") {
-			var m map[string]any
-			if json.Unmarshal([]byte(line), &m) != nil {
-				continue
-			}
-			ok := true
-			for k, v := range want {
-				ok = ok && m[k] == v
-			}
-			if ok {
-				found = m
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Fatalf("no log line with %v; log:\n%s", want, logs.String())
-	}
-	return found
+	return logs.WaitLine(t, want, 2*time.Minute)
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  gosync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is an agent's JSON log.
+type syncBuffer = testutil.LogBuffer

@@ -58,14 +58,7 @@ func (p *giteaPipeline) waitImages(t *testing.T, namespace, tag string, names ..
 
 // logLines returns the agent's JSON lines with msg.
 func (p *giteaPipeline) logLines(msg string) []map[string]any {
-	var out []map[string]any
-	for _, line := range strings.Split(p.logs.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
+	return p.logs.Lines(map[string]any{"msg": msg})
 }
 
 var stable = []string{"gceme-frontend", "gceme-backend"}
@@ -241,23 +234,7 @@ func (p *giteaPipeline) setProductionTag(t *testing.T, tag string) string {
 	return res.Commit
 }
 
-func countLines(p *giteaPipeline, want map[string]any) int {
-	n := 0
-	for _, line := range strings.Split(p.logs.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) != nil {
-			continue
-		}
-		ok := true
-		for k, v := range want {
-			ok = ok && m[k] == v
-		}
-		if ok {
-			n++
-		}
-	}
-	return n
-}
+func countLines(p *giteaPipeline, want map[string]any) int { return len(p.logs.Lines(want)) }
 
 // TestRestartDuringSoakResumesTheStage kills the agent while the canary soaks; the new agent
 // resumes the soak from the saved progress without applying the canary stage again.
