@@ -1,383 +1,66 @@
-// Package giteatest runs a real Gitea server on loopback for tests: a git host over smart HTTP
-// with an API for repositories, pull requests, commit statuses and webhooks. The gitea binary
-// is built by internal/controlplane/tools/build.sh (`make controlplane`) into the same cache
-// folder as the local control plane. It is test infrastructure: only tests import it.
+// Package giteatest runs a real Gitea server (internal/localgitea) for tests: its methods fail
+// the test on error, and the server stops when the test ends, keeping its logs when the test
+// failed. It is test infrastructure: only tests import it.
 package giteatest
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"net"
-	"net/http"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
-	"time"
 
-	"code.gitea.io/sdk/gitea"
-
-	"github.com/ferry-cd/ferry/internal/procgroup"
+	"github.com/ferry-cd/ferry/internal/localgitea"
 )
 
-// Version is the Gitea release build.sh builds (its gitea_version, without the v).
-const Version = "1.26.0"
-
-// controlplaneVersion keys the cache folder build.sh writes to: its k8s_version, the same as
-// localcluster.KubernetesVersion. It is repeated here so that this package does not link the
-// Kubernetes client.
-const controlplaneVersion = "v1.37.2"
-
-// AdminUser is the site administrator every Gitea has; CreateRepo makes repositories under it.
-const AdminUser = "ferry-admin"
-
-// Timeouts, generous for a loaded 2-core machine: a start normally takes a few seconds.
+// Names shared with localgitea, so that tests need only this package.
 const (
-	commandTimeout = 90 * time.Second // gitea migrate, gitea admin user create
-	readyTimeout   = 90 * time.Second // gitea web until /api/healthz answers
-	stopGrace      = 5 * time.Second  // SIGTERM to SIGKILL
-	requestTimeout = 60 * time.Second // one API request
+	AdminUser = localgitea.AdminUser
+	Branch    = localgitea.Branch
+	Version   = localgitea.Version
 )
 
-// Gitea is a running Gitea server on 127.0.0.1. Its methods fail the test on error.
+// Signature is the author and committer of the commits CreateRepo writes.
+var Signature = localgitea.Signature
+
+// Gitea is a running Gitea server on 127.0.0.1.
 type Gitea struct {
-	// URL is the server's root, http://127.0.0.1:PORT, without a trailing slash.
-	URL string
-	// AdminUser and AdminPassword are the site administrator's credentials (basic auth, git
-	// over HTTP); Token is an access token of that user with all scopes.
-	AdminUser, AdminPassword, Token string
-	// Client is an SDK client authenticated with Token.
-	Client *gitea.Client
-	// Dir is the server's work folder (app.ini, database, repositories); LogDir holds
-	// gitea-migrate.log, gitea-admin.log and gitea-web.log. Both are removed by the test's
-	// cleanup; the logs are copied out first when the test failed.
-	Dir, LogDir string
-	// StartTime is how long Start took from `gitea migrate` to a healthy server with a token.
-	StartTime time.Duration
-
-	web     *procgroup.Process
-	secrets [3]string // SECRET_KEY, INTERNAL_TOKEN, oauth2 JWT_SECRET
+	*localgitea.Server
 }
 
-// BinDir returns the folder build.sh writes the gitea binary to:
-// $XDG_CACHE_HOME/ferry/controlplane/v1.37.2/bin (or the same under ~/.cache).
-func BinDir() string {
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = filepath.Join(os.TempDir(), "ferry-cache")
-	}
-	return filepath.Join(cache, "ferry", "controlplane", controlplaneVersion, "bin")
-}
-
-// Start runs a fresh Gitea (sqlite database, no SSH, no mail, no Actions, offline) in a
-// temporary folder, with the administrator AdminUser and an access token, and stops it in
-// t.Cleanup. It fails the test when the binary is not built or the server does not start.
+// Start runs a fresh Gitea for the test, with requests bound to the test's context, and stops
+// it in t.Cleanup. It fails the test when the binary is not built or the server does not start.
 func Start(t testing.TB) *Gitea {
 	t.Helper()
-	bin := filepath.Join(BinDir(), "gitea")
-	static := filepath.Join(BinDir(), "gitea-static")
-	if info, err := os.Stat(bin); err != nil || info.Mode()&0o111 == 0 {
-		t.Fatalf("giteatest: %s is not built; run make controlplane", bin)
-	}
-	if _, err := os.Stat(filepath.Join(static, "options", "locale")); err != nil {
-		t.Fatalf("giteatest: %s has no options/locale; run make controlplane", static)
-	}
-
-	started := time.Now()
-	dir, err := os.MkdirTemp("", "ferry-gitea-")
+	s, err := localgitea.Start(t.Context(), t.Logf)
 	if err != nil {
 		t.Fatalf("giteatest: %v", err)
 	}
-	g := &Gitea{Dir: dir, LogDir: filepath.Join(dir, "log"), AdminUser: AdminUser, AdminPassword: randomHex(16)}
-	jwt := make([]byte, 32)
-	_, _ = rand.Read(jwt)
-	g.secrets = [3]string{randomHex(16), randomHex(32), base64.RawURLEncoding.EncodeToString(jwt)}
-	t.Cleanup(func() { g.stop(t) })
-	if err := os.MkdirAll(g.LogDir, 0o755); err != nil {
-		t.Fatalf("giteatest: %v", err)
-	}
-
-	conf := filepath.Join(dir, "app.ini")
-	port, err := g.configure(conf, static)
-	if err != nil {
-		t.Fatalf("giteatest: %v", err)
-	}
-	ctx := t.Context()
-	command := func(args ...string) *exec.Cmd {
-		cmd := exec.Command(bin, append(args, "--config", conf, "--work-path", dir)...)
-		cmd.Dir = dir
-		cmd.Env = environ(dir)
-		return cmd
-	}
-	if err := procgroup.Run(ctx, "gitea-migrate", command("migrate"), g.LogDir, commandTimeout); err != nil {
-		t.Fatalf("giteatest: %v", err)
-	}
-	migrated := time.Now()
-	err = procgroup.Run(ctx, "gitea-admin", command("admin", "user", "create", "--admin",
-		"--username", g.AdminUser, "--password", g.AdminPassword, "--email", g.AdminUser+"@example.com",
-		"--must-change-password=false"), g.LogDir, commandTimeout)
-	if err != nil {
-		t.Fatalf("giteatest: %v", err)
-	}
-	adminCreated := time.Now()
-
-	// The port was free a moment ago; another process may take it before Gitea binds it (Gitea
-	// cannot be handed a listening socket: with LISTEN_FDS set it takes itself for a graceful
-	// restart and sends SIGTERM to its parent, the test). Retry on a new port when that happens.
-	for attempt := 1; ; attempt++ {
-		g.web, err = procgroup.Start("gitea-web", command("web"), g.LogDir)
-		if err != nil {
-			t.Fatalf("giteatest: %v", err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("giteatest: Gitea logs: %s", s.KeepLogs())
 		}
-		err = g.waitHealthy(ctx)
-		if err == nil {
-			break
+		if err := s.Stop(); err != nil {
+			t.Errorf("giteatest: %v", err)
 		}
-		if attempt == 3 || !g.web.Exited() || !strings.Contains(procgroup.LogTail(g.web.LogPath, 30), "address already in use") {
-			t.Fatalf("giteatest: %v", err)
-		}
-		t.Logf("giteatest: port %d was taken; retrying on another", port)
-		g.web.Stop(0)
-		if port, err = g.configure(conf, static); err != nil {
-			t.Fatalf("giteatest: %v", err)
-		}
-	}
-	healthy := time.Now()
-	if err := g.createToken(ctx); err != nil {
-		t.Fatalf("giteatest: %v", err)
-	}
-	g.StartTime = time.Since(started)
-	t.Logf("giteatest: Gitea %s at %s ready in %s (migrate %s, admin user %s, web %s, token %s); logs in %s",
-		Version, g.URL, g.StartTime.Round(time.Millisecond), migrated.Sub(started).Round(time.Millisecond),
-		adminCreated.Sub(migrated).Round(time.Millisecond), healthy.Sub(adminCreated).Round(time.Millisecond),
-		time.Since(healthy).Round(time.Millisecond), g.LogDir)
-	return g
-}
-
-// configure picks a free loopback port, sets URL to it and writes the configuration to conf.
-func (g *Gitea) configure(conf, static string) (int, error) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	g.URL = "http://127.0.0.1:" + strconv.Itoa(port)
-	return port, os.WriteFile(conf, []byte(appIni(g.Dir, static, port, g.secrets)), 0o600)
-}
-
-// appIni is the server's configuration. Everything that is not needed is off, so that the
-// server starts quickly; every secret is set, so that Gitea never rewrites the file.
-func appIni(dir, static string, port int, secrets [3]string) string {
-	root := ""
-	if os.Geteuid() == 0 {
-		// Gitea refuses to run as root without this.
-		root = "I_AM_BEING_UNSAFE_RUNNING_AS_ROOT = true\n"
-	}
-	return root + fmt.Sprintf(`APP_NAME = ferry test Gitea
-RUN_MODE = prod
-WORK_PATH = %[1]s
-
-[server]
-PROTOCOL = http
-HTTP_ADDR = 127.0.0.1
-HTTP_PORT = %[3]d
-DOMAIN = 127.0.0.1
-ROOT_URL = http://127.0.0.1:%[3]d/
-LOCAL_ROOT_URL = http://127.0.0.1:%[3]d/
-APP_DATA_PATH = %[1]s/data
-STATIC_ROOT_PATH = %[2]s
-OFFLINE_MODE = true
-DISABLE_SSH = true
-START_SSH_SERVER = false
-LFS_START_SERVER = false
-ENABLE_PPROF = false
-GRACEFUL_HAMMER_TIME = 3s
-
-[database]
-DB_TYPE = sqlite3
-PATH = %[1]s/data/gitea.db
-LOG_SQL = false
-
-[repository]
-ROOT = %[1]s/repos
-DEFAULT_BRANCH = main
-
-[repository.signing]
-SIGNING_KEY = none
-
-[security]
-INSTALL_LOCK = true
-SECRET_KEY = %[4]s
-INTERNAL_TOKEN = %[5]s
-; Cheap password hashing: git over HTTP checks the password on every request.
-PASSWORD_HASH_ALGO = pbkdf2$1000$16
-
-[oauth2]
-ENABLED = false
-JWT_SECRET = %[6]s
-
-[service]
-DISABLE_REGISTRATION = true
-REQUIRE_SIGNIN_VIEW = false
-ENABLE_NOTIFY_MAIL = false
-NO_REPLY_ADDRESS = noreply.example.com
-
-[mailer]
-ENABLED = false
-
-[webhook]
-ALLOWED_HOST_LIST = loopback
-DELIVER_TIMEOUT = 10
-
-[actions]
-ENABLED = false
-
-[packages]
-ENABLED = false
-
-[indexer]
-ISSUE_INDEXER_TYPE = db
-REPO_INDEXER_ENABLED = false
-
-[queue]
-TYPE = channel
-
-[session]
-PROVIDER = memory
-
-[cache]
-ADAPTER = memory
-
-[proxy]
-PROXY_ENABLED = false
-
-[cron.update_checker]
-ENABLED = false
-
-[log]
-MODE = console
-LEVEL = info
-ROOT_PATH = %[1]s/log
-`, dir, static, port, secrets[0], secrets[1], secrets[2])
-}
-
-// environ is the environment of every gitea process: the test's, less anything that would
-// steer Gitea or the git commands it runs, with HOME in the work folder.
-func environ(dir string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		// LISTEN_FDS would make Gitea kill its parent (see Start), NOTIFY_SOCKET talk to systemd.
-		if strings.HasPrefix(name, "GIT_") || strings.HasPrefix(name, "GITEA_") || name == "HOME" ||
-			strings.HasPrefix(name, "LISTEN_") || name == "NOTIFY_SOCKET" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "HOME="+dir, "GIT_CONFIG_NOSYSTEM=1")
-}
-
-// waitHealthy polls /api/healthz until it answers 200, the server exits, or readyTimeout passes.
-func (g *Gitea) waitHealthy(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	client := &http.Client{Timeout: 5 * time.Second}
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.URL+"/api/healthz", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-g.web.Done():
-			return g.web.Failure("exited before it was healthy")
-		case <-ctx.Done():
-			return g.web.Failure(fmt.Sprintf("not healthy within %s", readyTimeout))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// createToken creates an access token with all scopes through the API with basic auth, and the
-// SDK client that uses it.
-func (g *Gitea) createToken(ctx context.Context) error {
-	hc := &http.Client{Timeout: requestTimeout}
-	basic, err := gitea.NewClient(g.URL, gitea.SetBasicAuth(g.AdminUser, g.AdminPassword),
-		gitea.SetHTTPClient(hc), gitea.SetContext(ctx))
-	if err != nil {
-		return fmt.Errorf("gitea client: %w", err)
-	}
-	tok, _, err := basic.CreateAccessToken(gitea.CreateAccessTokenOption{
-		Name: "ferry-test", Scopes: []gitea.AccessTokenScope{gitea.AccessTokenScopeAll},
 	})
-	if err != nil {
-		return fmt.Errorf("create access token: %w", err)
-	}
-	g.Token = tok.Token
-	// The client's context is the test's: it is cancelled when the test ends, and so are
-	// requests a test forgot to bound.
-	g.Client, err = gitea.NewClient(g.URL, gitea.SetToken(g.Token), gitea.SetHTTPClient(hc), gitea.SetContext(ctx))
-	if err != nil {
-		return fmt.Errorf("gitea client: %w", err)
-	}
-	return nil
+	return &Gitea{s}
 }
 
-// stop ends the server's process group, keeps the logs when the test failed, and removes the
-// work folder.
-func (g *Gitea) stop(t testing.TB) {
-	if g.web != nil {
-		g.web.Stop(stopGrace)
-	}
-	if t.Failed() {
-		if kept, err := keepLogs(g.LogDir); err != nil {
-			t.Logf("giteatest: Gitea logs were in %s: %v", g.LogDir, err)
-		} else {
-			t.Logf("giteatest: Gitea logs: %s", kept)
-		}
-	}
-	if err := os.RemoveAll(g.Dir); err != nil {
-		t.Errorf("giteatest: remove %s: %v", g.Dir, err)
-	}
-}
-
-// keepLogs copies logDir out of the work folder, which is removed, and returns the copy.
-func keepLogs(logDir string) (string, error) {
-	dst, err := os.MkdirTemp("", "ferry-gitea-logs-")
+// CreateRepo creates the public repository AdminUser/name holding files in one commit on main
+// and returns its HTTP clone URL without credentials.
+func (g *Gitea) CreateRepo(t testing.TB, name string, files map[string]string) (cloneURL string) {
+	t.Helper()
+	url, err := g.Server.CreateRepo(t.Context(), name, files)
 	if err != nil {
-		return "", err
+		t.Fatalf("giteatest: %v", err)
 	}
-	return dst, os.CopyFS(dst, os.DirFS(logDir))
+	return url
 }
 
-// AuthURL returns cloneURL with the administrator's credentials embedded, for git clients in
-// tests.
-func (g *Gitea) AuthURL(cloneURL string) string {
-	u, err := url.Parse(cloneURL)
+// MergePullRequest merges pull request index of AdminUser/repo with a merge commit and returns
+// the merge commit's SHA.
+func (g *Gitea) MergePullRequest(t testing.TB, repo string, index int64) string {
+	t.Helper()
+	sha, err := g.Server.MergePullRequest(t.Context(), repo, index)
 	if err != nil {
-		panic(fmt.Sprintf("giteatest: AuthURL(%q): %v", cloneURL, err))
+		t.Fatalf("giteatest: %v", err)
 	}
-	u.User = url.UserPassword(g.AdminUser, g.AdminPassword)
-	return u.String()
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(errors.New("giteatest: no randomness")) // crypto/rand does not fail on Linux
-	}
-	return hex.EncodeToString(b)
+	return sha
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/ferry-cd/ferry/internal/localgitea"
 )
 
 // waitTimeout bounds each clone, push and the wait for a webhook delivery.
@@ -174,7 +176,7 @@ func TestWebhookToLoopback(t *testing.T) {
 }
 
 func TestAuthURL(t *testing.T) {
-	g := &Gitea{AdminUser: "ferry-admin", AdminPassword: "p@ss/word"}
+	g := &Gitea{&localgitea.Server{AdminUser: "ferry-admin", AdminPassword: "p@ss/word"}}
 	got := g.AuthURL("http://127.0.0.1:3000/ferry-admin/app.git")
 	if want := "http://ferry-admin:p%40ss%2Fword@127.0.0.1:3000/ferry-admin/app.git"; got != want {
 		t.Errorf("AuthURL = %s, want %s", got, want)
@@ -184,7 +186,7 @@ func TestAuthURL(t *testing.T) {
 // lsRemote lists the refs of the repository at url with go-git.
 func lsRemote(t *testing.T, url string, auth transport.AuthMethod) map[plumbing.ReferenceName]plumbing.Hash {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), pushTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
 	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
 	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth})

@@ -1,11 +1,11 @@
-package giteatest
+package localgitea
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"path"
 	"slices"
-	"testing"
 	"time"
 
 	"code.gitea.io/sdk/gitea"
@@ -21,7 +21,7 @@ import (
 // Branch is the default branch of every repository CreateRepo makes.
 const Branch = "main"
 
-// pushTimeout bounds one push or ls-remote over HTTP.
+// pushTimeout bounds one push over HTTP.
 const pushTimeout = 60 * time.Second
 
 // epoch is the author time of initial commits, so that the same files give the same SHA.
@@ -29,67 +29,30 @@ var epoch = time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
 
 // Signature is the author and committer of the commits CreateRepo writes.
 func Signature() *object.Signature {
-	return &object.Signature{Name: "ferry test", Email: AdminUser + "@example.com", When: epoch}
+	return &object.Signature{Name: "ferry", Email: AdminUser + "@example.com", When: epoch}
 }
 
 // Auth returns basic auth with the administrator's credentials for go-git.
-func (g *Gitea) Auth() *githttp.BasicAuth {
+func (g *Server) Auth() *githttp.BasicAuth {
 	return &githttp.BasicAuth{Username: g.AdminUser, Password: g.AdminPassword}
 }
 
 // CreateRepo creates the public repository AdminUser/name with default branch main, pushes one
 // commit holding files (path → content, folders made as needed) to it with go-git over HTTP,
-// and returns the HTTP clone URL without credentials. It fails the test on error.
-func (g *Gitea) CreateRepo(t testing.TB, name string, files map[string]string) (cloneURL string) {
-	t.Helper()
+// and returns the HTTP clone URL without credentials.
+func (g *Server) CreateRepo(ctx context.Context, name string, files map[string]string) (cloneURL string, err error) {
 	repo, _, err := g.Client.CreateRepo(gitea.CreateRepoOption{Name: name, DefaultBranch: Branch})
 	if err != nil {
-		t.Fatalf("giteatest: create repository %s: %v", name, err)
+		return "", fmt.Errorf("create repository %s: %w", name, err)
 	}
-
-	r, err := git.Init(memory.NewStorage(), memfs.New())
+	r, err := initialCommit(files)
 	if err != nil {
-		t.Fatalf("giteatest: %v", err)
-	}
-	if err := r.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, plumbing.NewBranchReferenceName(Branch))); err != nil {
-		t.Fatalf("giteatest: %v", err)
-	}
-	wt, err := r.Worktree()
-	if err != nil {
-		t.Fatalf("giteatest: %v", err)
-	}
-	paths := make([]string, 0, len(files))
-	for p := range files {
-		paths = append(paths, p)
-	}
-	slices.Sort(paths)
-	for _, p := range paths {
-		if err := wt.Filesystem.MkdirAll(path.Dir(p), 0o755); err != nil {
-			t.Fatalf("giteatest: %s: %v", p, err)
-		}
-		f, err := wt.Filesystem.Create(p)
-		if err != nil {
-			t.Fatalf("giteatest: %s: %v", p, err)
-		}
-		_, err = f.Write([]byte(files[p]))
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			t.Fatalf("giteatest: %s: %v", p, err)
-		}
-		if _, err := wt.Add(p); err != nil {
-			t.Fatalf("giteatest: add %s: %v", p, err)
-		}
-	}
-	sig := Signature()
-	if _, err := wt.Commit("initial commit", &git.CommitOptions{Author: sig, Committer: sig, AllowEmptyCommits: true}); err != nil {
-		t.Fatalf("giteatest: commit: %v", err)
+		return "", err
 	}
 	if _, err := r.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{repo.CloneURL}}); err != nil {
-		t.Fatalf("giteatest: %v", err)
+		return "", err
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), pushTimeout)
+	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
 	defer cancel()
 	err = r.PushContext(ctx, &git.PushOptions{
 		RemoteName: "origin",
@@ -97,9 +60,59 @@ func (g *Gitea) CreateRepo(t testing.TB, name string, files map[string]string) (
 		Auth:       g.Auth(),
 	})
 	if err != nil {
-		t.Fatalf("giteatest: push %s to %s: %v", Branch, repo.CloneURL, err)
+		return "", fmt.Errorf("push %s to %s: %w", Branch, repo.CloneURL, err)
 	}
-	return repo.CloneURL
+	return repo.CloneURL, nil
+}
+
+// initialCommit returns an in-memory repository whose branch main holds one commit of files.
+func initialCommit(files map[string]string) (*git.Repository, error) {
+	r, err := git.Init(memory.NewStorage(), memfs.New())
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, plumbing.NewBranchReferenceName(Branch))); err != nil {
+		return nil, err
+	}
+	wt, err := r.Worktree()
+	if err != nil {
+		return nil, err
+	}
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		if err := writeFile(wt, p, files[p]); err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	sig := Signature()
+	if _, err := wt.Commit("initial commit", &git.CommitOptions{Author: sig, Committer: sig, AllowEmptyCommits: true}); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return r, nil
+}
+
+// writeFile writes content to p in the worktree and stages it.
+func writeFile(wt *git.Worktree, p, content string) error {
+	if err := wt.Filesystem.MkdirAll(path.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := wt.Filesystem.Create(p)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write([]byte(content))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	_, err = wt.Add(p)
+	return err
 }
 
 // mergeTimeout bounds MergePullRequest's wait for Gitea's mergeability check.
@@ -109,9 +122,8 @@ const mergeTimeout = 60 * time.Second
 // the merge commit's SHA. Gitea checks a pull request's mergeability in the background after it
 // is opened and after its branches move, and refuses to merge until the check is done (405,
 // which the SDK's MergePullRequest returns as merged=false with a nil error), so this retries
-// on 405 for up to a minute. It fails the test on any other answer.
-func (g *Gitea) MergePullRequest(t testing.TB, repo string, index int64) string {
-	t.Helper()
+// on 405 for up to a minute.
+func (g *Server) MergePullRequest(ctx context.Context, repo string, index int64) (string, error) {
 	deadline := time.Now().Add(mergeTimeout)
 	for {
 		merged, resp, err := g.Client.MergePullRequest(g.AdminUser, repo, index, gitea.MergePullRequestOption{Style: gitea.MergeStyleMerge})
@@ -123,19 +135,23 @@ func (g *Gitea) MergePullRequest(t testing.TB, repo string, index int64) string 
 			status = resp.StatusCode
 		}
 		if err != nil || status != http.StatusMethodNotAllowed {
-			t.Fatalf("giteatest: merge %s#%d: status %d, %v", repo, index, status, err)
+			return "", fmt.Errorf("merge %s#%d: status %d, %v", repo, index, status, err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("giteatest: merge %s#%d: still refused (405) after %s", repo, index, mergeTimeout)
+			return "", fmt.Errorf("merge %s#%d: still refused (405) after %s", repo, index, mergeTimeout)
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	pr, _, err := g.Client.GetPullRequest(g.AdminUser, repo, index)
 	if err != nil {
-		t.Fatalf("giteatest: %s#%d: %v", repo, index, err)
+		return "", fmt.Errorf("%s#%d: %w", repo, index, err)
 	}
 	if !pr.HasMerged || pr.MergedCommitID == nil {
-		t.Fatalf("giteatest: %s#%d is not merged after a successful merge", repo, index)
+		return "", fmt.Errorf("%s#%d is not merged after a successful merge", repo, index)
 	}
-	return *pr.MergedCommitID
+	return *pr.MergedCommitID, nil
 }
