@@ -8,7 +8,7 @@ LDFLAGS := -X github.com/ferry-cd/ferry/internal/buildinfo.Version=$(VERSION) \
 # go test's own timeout for the whole suite; the control-plane tests are the slow part.
 TEST_TIMEOUT ?= 30m
 
-.PHONY: build test lint controlplane dev-up bench fuzz
+.PHONY: build test demo lint controlplane dev-up bench fuzz
 
 ## build: build bin/ferry
 build:
@@ -17,6 +17,11 @@ build:
 ## test: build the control plane (cached) and run every test against it
 test: controlplane
 	$(GO) test -count=1 -artifacts -timeout $(TEST_TIMEOUT) ./...
+
+## demo: play ferry's story (promotion PR, staged rollout) on the local control plane and a local
+## Gitea; keeps running until Ctrl-C, or stops once told with DEMO_EXIT=1
+demo: controlplane build
+	bin/ferry dev demo
 
 ## lint: gofmt check and go vet
 lint:

@@ -12,7 +12,7 @@ import (
 
 func newDevCommand() *cobra.Command {
 	dev := &cobra.Command{Use: "dev", Short: "Local development helpers"}
-	dev.AddCommand(newDevUpCommand())
+	dev.AddCommand(newDevUpCommand(), newDevDemoCommand())
 	return dev
 }
 
