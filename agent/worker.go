@@ -27,6 +27,7 @@ type worker struct {
 	retry   *time.Timer
 	backoff *backoff
 	wait    *healthWait
+	renders renderMemo // used by syncOnce only, which never runs concurrently with itself
 
 	// last seen, to emit Events on change only
 	lastRevision, lastHealth, lastError string
@@ -123,7 +124,7 @@ func (w *worker) syncOnce(reason string) {
 	tree, err := w.t.a.src.Tree(ctx, target)
 	if err == nil {
 		var res render.Result
-		if res, err = render.Render(ctx, tree, env); err == nil {
+		if res, err = w.renders.render(ctx, tree, env, target); err == nil {
 			w.apply(env, res, target)
 			return
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 
 	"github.com/fluxcd/pkg/ssa"
@@ -55,6 +56,17 @@ type Result struct {
 
 // YAML returns the objects as multi-document YAML with sorted keys: exactly what is applied.
 func (r Result) YAML() []byte { return r.yaml }
+
+// Clone returns a copy whose objects may be modified without changing r's.
+func (r Result) Clone() Result {
+	c := r
+	c.Objects = make([]*unstructured.Unstructured, len(r.Objects))
+	for i, o := range r.Objects {
+		c.Objects[i] = o.DeepCopy()
+	}
+	c.Warnings = slices.Clone(r.Warnings)
+	return c
+}
 
 // Renderer renders environments with fixed Options.
 type Renderer struct{ opts Options }
