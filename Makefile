@@ -42,7 +42,11 @@ dev-up: controlplane build
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./render/
 
-## fuzz: run each fuzz target for FUZZTIME (default 60s)
+## fuzz: run each fuzz target for FUZZTIME (default 60s), one after another: go test fuzzes one
+## target per invocation. Failing inputs land in the package's testdata/fuzz/TARGET/.
 FUZZTIME ?= 60s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./environments/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./environments/
+	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./render/
+	$(GO) test -run '^$$' -fuzz '^FuzzWebhook$$' -fuzztime $(FUZZTIME) ./agent/
+	$(GO) test -run '^$$' -fuzz '^FuzzSetImages$$' -fuzztime $(FUZZTIME) ./promote/

@@ -67,19 +67,20 @@ func (a *Agent) handleReady(w http.ResponseWriter, _ *http.Request) {
 }
 
 // handleWebhook answers POST /hooks/git: a push with a valid signature for the agent's branch
-// makes every environment sync at once. A bad signature is refused (401) and logged.
+// makes every environment sync at once. A bad signature (401), a body over MaxWebhookBody
+// (413) and a signed body that is not JSON (400) are refused and logged, without the body.
 func (a *Agent) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	if len(a.opts.WebhookSecret) == 0 {
 		http.Error(w, "webhook disabled: no secret configured", http.StatusNotFound)
 		return
 	}
-	body, status, err := readWebhook(r, a.opts.WebhookSecret)
+	ref, status, err := readWebhook(r, a.opts.WebhookSecret)
 	if err != nil {
 		a.log.Warn("webhook refused", "remote", r.RemoteAddr, "status", status, "reason", err.Error())
 		http.Error(w, err.Error(), status)
 		return
 	}
-	if ref := pushRef(body); ref != "" && ref != "refs/heads/"+a.opts.Source.Branch {
+	if ref != "" && ref != "refs/heads/"+a.opts.Source.Branch {
 		fmt.Fprintf(w, "ignored: push to %s, not %s\n", ref, a.opts.Source.Branch)
 		return
 	}

@@ -21,6 +21,9 @@ var (
 	ErrNoSignature  = errors.New("no X-Hub-Signature-256 or X-Gitea-Signature header")
 	ErrBadSignature = errors.New("signature does not match the body")
 	ErrBodyTooLarge = fmt.Errorf("body larger than %d bytes", MaxWebhookBody)
+	// ErrNotJSON is wrapped when a correctly signed body is not a JSON object, as when the
+	// forge's webhook sends form-encoded payloads.
+	ErrNotJSON = errors.New("body is not a JSON object (set the webhook's content type to application/json)")
 )
 
 // VerifySignature checks a push webhook's HMAC-SHA256 signature over body with secret, in
@@ -52,32 +55,61 @@ func VerifySignature(secret, body []byte, header http.Header) error {
 	return nil
 }
 
-// pushRef extracts the "ref" of a push payload (GitHub and Gitea both send it); "" when the
-// body is not a push event.
-func pushRef(body []byte) string {
+// pushRef extracts the "ref" of a push payload (GitHub and Gitea both send it); "" for a JSON
+// object without one, such as a ping. A body that is not a JSON object, or whose ref is not a
+// string, is an error wrapping ErrNotJSON; the error quotes no byte of the body.
+func pushRef(body []byte) (string, error) {
 	var p struct {
 		Ref string `json:"ref"`
 	}
-	if json.Unmarshal(body, &p) != nil {
-		return ""
+	if err := json.Unmarshal(body, &p); err != nil {
+		return "", fmt.Errorf("%w: %s", ErrNotJSON, jsonProblem(err))
 	}
-	return p.Ref
+	return p.Ref, nil
 }
 
-// readWebhook reads a bounded body and verifies it. The returned status is what to answer.
-func readWebhook(r *http.Request, secret []byte) ([]byte, int, error) {
+// jsonProblem describes a decoding error by kind and offset only: encoding/json's messages
+// quote a character or a type, never a value, but the body is the sender's and stays out of
+// logs all the same.
+func jsonProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("syntax error at byte %d", syntax.Offset)
+	case errors.As(err, &typ) && typ.Field != "":
+		return fmt.Sprintf("%s is a JSON %s", typ.Field, typ.Value)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("a JSON %s", typ.Value)
+	default:
+		return "not JSON"
+	}
+}
+
+// readWebhook reads a bounded body, verifies its signature and returns the push's ref ("" when
+// the event has none, as a ping). The returned status is what to answer. A body announced
+// larger than MaxWebhookBody is refused before any of it is read, and a signed body that is
+// not JSON gets 400: the sender holds the secret but is misconfigured.
+func readWebhook(r *http.Request, secret []byte) (string, int, error) {
 	if r.Method != http.MethodPost {
-		return nil, http.StatusMethodNotAllowed, errors.New("only POST is accepted")
+		return "", http.StatusMethodNotAllowed, errors.New("only POST is accepted")
+	}
+	if r.ContentLength > MaxWebhookBody {
+		return "", http.StatusRequestEntityTooLarge, ErrBodyTooLarge
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxWebhookBody+1))
 	if err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("read body: %w", err)
+		return "", http.StatusBadRequest, fmt.Errorf("read body: %w", err)
 	}
 	if len(body) > MaxWebhookBody {
-		return nil, http.StatusRequestEntityTooLarge, ErrBodyTooLarge
+		return "", http.StatusRequestEntityTooLarge, ErrBodyTooLarge
 	}
 	if err := VerifySignature(secret, body, r.Header); err != nil {
-		return nil, http.StatusUnauthorized, err
+		return "", http.StatusUnauthorized, err
 	}
-	return body, http.StatusAccepted, nil
+	ref, err := pushRef(body)
+	if err != nil {
+		return "", http.StatusBadRequest, err
+	}
+	return ref, http.StatusAccepted, nil
 }

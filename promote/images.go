@@ -86,6 +86,9 @@ func SetImages(data []byte, images []Image) ([]byte, []Change, error) {
 		}
 		var change *Change
 		data, change, err = setImage(data, current, want)
+		if err == nil && change != nil {
+			err = checkPinned(data, want)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("image %s: %w", want.Name, err)
 		}
@@ -94,6 +97,24 @@ func SetImages(data []byte, images []Image) ([]byte, []Change, error) {
 		}
 	}
 	return data, changes, nil
+}
+
+// checkPinned reads the edited file back: the edit is textual, so a layout it does not foresee
+// is refused here rather than written.
+func checkPinned(data []byte, want Image) error {
+	images, err := ReadImages(data)
+	if err != nil {
+		return fmt.Errorf("the edited file would not parse (%w): edit it by hand", err)
+	}
+	for _, img := range images {
+		if img.Name == want.Name {
+			if img.NewTag != want.NewTag || img.Digest != want.Digest {
+				return fmt.Errorf("the edited file would pin %q, not %q: edit it by hand", img.Ref(), want.Ref())
+			}
+			return nil
+		}
+	}
+	return errors.New("the edited file would not list the image: edit it by hand")
 }
 
 func setImage(data []byte, current []Image, want Image) ([]byte, *Change, error) {
@@ -171,6 +192,10 @@ func fieldEdit(data []byte, lines []int, item *yaml.RNode, key, value string) ([
 		return []edit{{start: at, end: at, text: "\n" + indent + key + ": " + quoteLike(name.Value.YNode(), value)}}, nil
 	}
 	node := field.Value.YNode()
+	if node.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		// Its value starts on a later line than the indicator kyaml reports: write it by hand.
+		return nil, fmt.Errorf("%s of %s is a block scalar (| or >): write it on one line", key, scalar(item, "name"))
+	}
 	if value == "" {
 		start := lines[field.Key.YNode().Line-1]
 		return []edit{{start: start, end: lineEnd(data, lines, node.Line) + 1}}, nil

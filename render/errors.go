@@ -1,6 +1,7 @@
 package render
 
 import (
+	"regexp"
 	"strings"
 )
 
@@ -21,7 +22,7 @@ func (e *Error) Error() string {
 		b.WriteString(e.Object)
 	}
 	b.WriteString(": ")
-	b.WriteString(repoRelative(e.Err.Error()))
+	b.WriteString(redactLiterals(repoRelative(e.Err.Error())))
 	return b.String()
 }
 
@@ -32,4 +33,16 @@ func (e *Error) Unwrap() error { return e.Err }
 func repoRelative(msg string) string {
 	msg = strings.ReplaceAll(msg, virtualRoot+"/", "")
 	return strings.ReplaceAll(msg, virtualRoot, ".")
+}
+
+// kustomize quotes a generator literal without "=" whole, and such a literal is often a secret
+// typed with another separator ("password:hunter2"): messages show it as "***".
+var (
+	literalSources = regexp.MustCompile(`literal sources \[[^\]]*\]`)
+	literalSource  = regexp.MustCompile(`invalid literal source .*?, expected key=value`)
+)
+
+func redactLiterals(msg string) string {
+	msg = literalSources.ReplaceAllLiteralString(msg, "literal sources [***]")
+	return literalSource.ReplaceAllLiteralString(msg, "invalid literal source ***, expected key=value")
 }

@@ -38,7 +38,7 @@ func (s *Syncer) Diff(ctx context.Context, env *environments.Environment, res re
 	for _, o := range res.Objects {
 		entry, live, merged, err := s.mgr.Diff(ctx, o.DeepCopy(), opts)
 		if err != nil {
-			return nil, fmt.Errorf("%s: dry-run: %w", IDOf(o), err)
+			return nil, fmt.Errorf("%s: dry-run: %w", IDOf(o), redactSecretValues(err, res.Objects))
 		}
 		if entry.Action == ssa.UnchangedAction || entry.Action == ssa.SkippedAction {
 			continue

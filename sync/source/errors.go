@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/format/pktline"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"golang.org/x/crypto/ssh/knownhosts"
 
@@ -32,6 +34,9 @@ var (
 	ErrHostKey = errors.New("host key not accepted by known_hosts")
 	// ErrRevisionNotFound is wrapped when a commit is not in the cache (fetch it first).
 	ErrRevisionNotFound = errors.New("commit not in the cache")
+	// ErrNotGit is wrapped when the server answers, but not in git's protocol: a login page,
+	// a proxy's error page, an empty body or garbage.
+	ErrNotGit = errors.New("the server's answer is not git's protocol (a login page or a proxy in the way?)")
 )
 
 // redacted replaces a credential in messages.
@@ -126,6 +131,13 @@ func classify(err error) error {
 	var keyErr *knownhosts.KeyError
 	if errors.As(err, &keyErr) {
 		return ErrHostKey
+	}
+	var unexpected *packp.ErrUnexpectedData
+	if errors.As(err, &unexpected) || errors.Is(err, packp.ErrEmptyInput) || errors.Is(err, packp.ErrEmptyAdvRefs) ||
+		errors.Is(err, pktline.ErrInvalidPktLen) ||
+		// go-git copies the text of an upload-pack response's decoding error, without wrapping it.
+		strings.Contains(err.Error(), pktline.ErrInvalidPktLen.Error()) {
+		return ErrNotGit
 	}
 	// x/crypto/ssh has no sentinel for a refused client key.
 	if strings.Contains(err.Error(), "ssh: unable to authenticate") {
