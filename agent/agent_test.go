@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ferry-cd/ferry/internal/testutil"
+	"github.com/ferry-cd/ferry/sync"
 )
 
 // latencySlack is added to the issue's bound ("within one schedule period plus a second") so
@@ -191,9 +192,22 @@ func TestBrokenFerryYAMLKeepsTheClusterAndRecovers(t *testing.T) {
 	if got := httpGet(t, "http://"+opts.HTTPAddr+"/healthz"); strings.TrimSpace(got) != "ok" {
 		t.Errorf("/healthz = %q while ferry.yaml is broken", got)
 	}
+	// The state ConfigMap, which `ferry status` and the status page read, says it too.
+	states := sync.NewStateStore(f.kube, f.ns)
+	if st, err := states.Load(t.Context(), "staging"); err != nil || !strings.Contains(st.LastError, "prunne") {
+		t.Errorf("state's lastError while ferry.yaml is broken = %q (%v), want the parse error", st.LastError, err)
+	}
 
 	f.srv.Commit(t, "config", "fix ferry.yaml", map[string]string{"ferry.yaml": good})
 	f.waitImage("1.5.0", time.Minute)
+	// The state is saved just after the apply that moved the image.
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		st, err := states.Load(ctx, "staging")
+		return err == nil && st.LastError == "", nil
+	})
+	if err != nil {
+		t.Errorf("state's lastError is still set after the fix: %v", err)
+	}
 }
 
 func TestOnlyTheLeaderSyncsAndAFollowerTakesOver(t *testing.T) {

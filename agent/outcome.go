@@ -79,6 +79,9 @@ func (w *worker) fail(revision string, err error) {
 	w.setStatus(revision, "failure", err.Error())
 	if changed {
 		w.event("Warning", "SyncFailed", fmt.Sprintf("revision %s: %v", short(revision), err))
+		if rerr := w.t.syncer.RecordFailure(w.t.ctx, w.env, revision, err); rerr != nil {
+			a.log.Warn("cannot record the failure in the state ConfigMap", "env", w.env, "error", rerr.Error())
+		}
 	}
 }
 

@@ -1,0 +1,26 @@
+package sync
+
+import (
+	"context"
+	"time"
+)
+
+// RecordFailure records in env's state that revision could not even be applied (ferry.yaml,
+// fetch or render failed), so that `ferry status` and the status page show the error the log
+// shows. The inventory and the applied revision are left as they are. Nothing is written when
+// the state already says the same, so an agent retrying with backoff does not write on every
+// attempt. An empty revision (the branch head could not be read) keeps the last attempted one.
+func (s *Syncer) RecordFailure(ctx context.Context, env, revision string, cause error) error {
+	st, err := s.state.Load(ctx, env)
+	if err != nil {
+		return err
+	}
+	if revision == "" {
+		revision = st.AttemptedRevision
+	}
+	if st.AttemptedRevision == revision && st.LastError == cause.Error() {
+		return nil
+	}
+	st.AttemptedRevision, st.AttemptedAt, st.LastError = revision, time.Now(), cause.Error()
+	return s.state.Save(ctx, st)
+}
