@@ -120,8 +120,15 @@ func (w *Watch) watching(gvk schema.GroupVersionKind, namespace string) bool {
 	kw = &kindWatch{gvk: gvk, informer: metadatainformer.NewFilteredMetadataInformer(w.meta, mapping.Resource, namespace, 0,
 		cache.Indexers{}, func(o *metav1.ListOptions) { o.LabelSelector = render.EnvironmentLabel }).Informer()}
 	_, _ = kw.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { w.observe(kw.gvk, o, false) },
-		UpdateFunc: func(_, o any) { w.observe(kw.gvk, o, false) },
+		AddFunc: func(o any) { w.observe(kw.gvk, o, false) },
+		UpdateFunc: func(old, o any) {
+			if environmentOf(old) != environmentOf(o) {
+				// Relabelled for another environment: gone, from the first one's point of
+				// view, which must notice (its next sync refuses the object, see checkOwnership).
+				w.observe(kw.gvk, old, true)
+			}
+			w.observe(kw.gvk, o, false)
+		},
 		DeleteFunc: func(o any) { w.observe(kw.gvk, o, true) },
 	})
 	w.kinds[key] = kw
@@ -159,6 +166,14 @@ func (w *Watch) observe(gvk schema.GroupVersionKind, o any, deleted bool) {
 	case w.changes <- env:
 	default:
 	}
+}
+
+// environmentOf returns the ferry.dev/environment label of an informer's object.
+func environmentOf(o any) string {
+	if obj, ok := o.(*metav1.PartialObjectMetadata); ok {
+		return obj.Labels[render.EnvironmentLabel]
+	}
+	return ""
 }
 
 func (w *Watch) state(env string, id ObjectID) *watched {

@@ -16,26 +16,27 @@ import (
 	"github.com/ferry-cd/ferry/render"
 )
 
-// checkOwnership refuses to apply an object that is not in env's inventory but already exists
-// in the cluster without ferry's labels for env: it belongs to someone else (created by hand,
-// by another tool, or by another environment) and must not be taken over silently. To adopt
-// it, label it app.kubernetes.io/managed-by=ferry and ferry.dev/environment=ENV first. It
-// lists metadata once per kind and namespace of the new objects, not once per object, and
-// returns which of them exist already (owned by env but missing from its inventory).
+// checkOwnership refuses to apply an object that exists in the cluster but is not env's, and
+// returns which of objs exist. An existing object is env's when it carries ferry's labels for
+// env; or when env's inventory (or pending list) holds it, no other environment's label is on
+// it and ferry's field manager still owns fields of it: someone removed or changed ferry's
+// labels, which is drift, corrected by the apply. Anything else belongs to someone else and is
+// never taken over silently: an object created by hand or by another tool (also one re-created
+// under the name of a deleted ferry object), and one labelled for another environment, even
+// when env's inventory holds it (someone moved it there by relabelling it). To adopt an
+// object, label it app.kubernetes.io/managed-by=ferry and ferry.dev/environment=ENV first. It
+// lists metadata once per kind and namespace of objs, not once per object.
 func (s *Syncer) checkOwnership(ctx context.Context, env *environments.Environment, st *State, objs []*unstructured.Unstructured) (map[ObjectID]bool, error) {
-	known := st.Inventory.Index()
+	known := merge(st.Inventory, st.Pending).Index()
 	groups := map[groupKey][]*unstructured.Unstructured{}
 	for _, o := range objs {
-		if _, ok := known[IDOf(o)]; ok {
-			continue
-		}
 		k := groupKey{gvk: o.GroupVersionKind(), namespace: o.GetNamespace()}
 		groups[k] = append(groups[k], o)
 	}
 	var errs []error
 	exists := map[ObjectID]bool{}
 	for k, group := range groups {
-		existing, err := s.listNames(ctx, k)
+		existing, err := s.listLive(ctx, k)
 		if apierrors.IsForbidden(err) {
 			return nil, fmt.Errorf("%s: ferry's service account may not read (so may not manage) this kind here; grant it in ferry's RBAC or drop the object from the overlay: %w", IDOf(group[0]), err)
 		}
@@ -43,15 +44,42 @@ func (s *Syncer) checkOwnership(ctx context.Context, env *environments.Environme
 			return nil, err
 		}
 		for _, o := range group {
-			labels, found := existing[o.GetName()]
+			live, found := existing[o.GetName()]
 			exists[IDOf(o)] = found
-			if found && !ownedBy(labels, env.Name) {
-				errs = append(errs, fmt.Errorf("%s: exists in the cluster and is not managed by ferry environment %s (labels %v); ferry will not take it over: delete it, or label it %s=%s and %s=%s to adopt it",
-					IDOf(o), env.Name, labels, render.ManagedByLabel, render.ManagedByValue, render.EnvironmentLabel, env.Name))
+			if !found {
+				continue
+			}
+			_, listed := known[IDOf(o)]
+			if err := mayApply(live, env.Name, listed); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", IDOf(o), err))
 			}
 		}
 	}
 	return exists, errors.Join(errs...)
+}
+
+// liveObject is what the ownership check reads of an existing object.
+type liveObject struct {
+	labels map[string]string
+	// ferryFields is true when ferry's field manager owns fields of the object.
+	ferryFields bool
+}
+
+// mayApply returns why env may not apply to the existing object live, or nil when it may (see
+// checkOwnership); listed says whether env's inventory or pending list holds the object.
+func mayApply(live liveObject, env string, listed bool) error {
+	other := live.labels[render.EnvironmentLabel]
+	switch {
+	case ownedBy(live.labels, env):
+		return nil
+	case other != "" && other != env:
+		return fmt.Errorf("exists in the cluster labelled %s=%s; environment %s will not take it from that environment: drop it from one of the two overlays",
+			render.EnvironmentLabel, other, env)
+	case listed && live.ferryFields:
+		return nil
+	}
+	return fmt.Errorf("exists in the cluster and is not managed by ferry environment %s (labels %v); ferry will not take it over: delete it, or label it %s=%s and %s=%s to adopt it",
+		env, live.labels, render.ManagedByLabel, render.ManagedByValue, render.EnvironmentLabel, env)
 }
 
 type groupKey struct {
@@ -59,9 +87,10 @@ type groupKey struct {
 	namespace string
 }
 
-// listNames returns the labels of every object of one kind in one namespace, by name. A kind
-// the cluster does not serve yet (a CRD in the same render) has no objects.
-func (s *Syncer) listNames(ctx context.Context, k groupKey) (map[string]map[string]string, error) {
+// listLive returns what the ownership check needs of every object of one kind in one
+// namespace, by name. A kind the cluster does not serve yet (a CRD in the same render) has no
+// objects.
+func (s *Syncer) listLive(ctx context.Context, k groupKey) (map[string]liveObject, error) {
 	mapping, err := s.mapper.RESTMapping(k.gvk.GroupKind(), k.gvk.Version)
 	if err != nil {
 		if meta.IsNoMatchError(err) {
@@ -81,9 +110,13 @@ func (s *Syncer) listNames(ctx context.Context, k groupKey) (map[string]map[stri
 	if err != nil {
 		return nil, fmt.Errorf("list %s in %q: %w", mapping.Resource, k.namespace, err)
 	}
-	out := make(map[string]map[string]string, len(list.Items))
+	out := make(map[string]liveObject, len(list.Items))
 	for _, item := range list.Items {
-		out[item.Name] = item.Labels
+		live := liveObject{labels: item.Labels}
+		for _, f := range item.ManagedFields {
+			live.ferryFields = live.ferryFields || f.Manager == FieldManager
+		}
+		out[item.Name] = live
 	}
 	return out, nil
 }

@@ -35,6 +35,7 @@ func (s *Syncer) ApplyStage(ctx context.Context, env *environments.Environment, 
 	}
 	rep.ChangeSet, rep.written = changes, appliedObjects(objs, changes)
 	st.Inventory = merge(st.Inventory, stageInv)
+	st.Pending = Removed(st.Pending, stageInv)
 	st.AttemptedRevision, st.AttemptedAt, st.LastError = revision, time.Now(), ""
 	if err := s.state.Save(ctx, st); err != nil {
 		return rep, &Error{Phase: PhaseState, Err: err}

@@ -36,6 +36,10 @@ type State struct {
 	// Health is the last health seen: Healthy, Progressing, Degraded or Unknown.
 	Health    string
 	Inventory Inventory
+	// Pending lists the objects a sync began to apply that Inventory does not list yet. An agent
+	// killed mid-apply may have created them; the next successful sync records those still in
+	// the overlay and prunes the others, so that none is left behind unowned.
+	Pending Inventory
 
 	resourceVersion string
 }
@@ -59,6 +63,8 @@ const (
 	keyInventoryCount    = "inventoryCount"
 	keyInventoryGzip     = "inventory.json.gz"
 	keyInventoryJSON     = "inventory.json"
+	keyPendingGzip       = "pending.json.gz"
+	keyPendingJSON       = "pending.json"
 
 	inventoryCompressAbove = 32 << 10
 )
@@ -137,22 +143,37 @@ func decodeState(env string, cm *corev1.ConfigMap) (*State, error) {
 	}
 	st.AppliedAt, _ = time.Parse(time.RFC3339, cm.Data[keyAppliedAt])
 	st.AttemptedAt, _ = time.Parse(time.RFC3339, cm.Data[keyAttemptedAt])
-	raw := []byte(cm.Data[keyInventoryJSON])
-	if gz, ok := cm.BinaryData[keyInventoryGzip]; ok {
-		r, err := gzip.NewReader(bytes.NewReader(gz))
-		if err != nil {
-			return nil, fmt.Errorf("state ConfigMap %s: inventory: %w", cm.Name, err)
-		}
-		if raw, err = io.ReadAll(io.LimitReader(r, 64<<20)); err != nil {
-			return nil, fmt.Errorf("state ConfigMap %s: inventory: %w", cm.Name, err)
-		}
+	var err error
+	if st.Inventory, err = getEntries(cm, keyInventoryJSON, keyInventoryGzip); err != nil {
+		return nil, fmt.Errorf("state ConfigMap %s: inventory: %w", cm.Name, err)
 	}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &st.Inventory); err != nil {
-			return nil, fmt.Errorf("state ConfigMap %s: inventory: %w", cm.Name, err)
-		}
+	if st.Pending, err = getEntries(cm, keyPendingJSON, keyPendingGzip); err != nil {
+		return nil, fmt.Errorf("state ConfigMap %s: pending: %w", cm.Name, err)
 	}
 	return st, nil
+}
+
+// getEntries decodes the entries stored under jsonKey in Data or gzipped under gzKey in
+// BinaryData (nil when neither is there).
+func getEntries(cm *corev1.ConfigMap, jsonKey, gzKey string) (Inventory, error) {
+	raw := []byte(cm.Data[jsonKey])
+	if gz, ok := cm.BinaryData[gzKey]; ok {
+		r, err := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil {
+			return nil, err
+		}
+		if raw, err = io.ReadAll(io.LimitReader(r, 64<<20)); err != nil {
+			return nil, err
+		}
+	}
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var inv Inventory
+	if err := json.Unmarshal(raw, &inv); err != nil {
+		return nil, err
+	}
+	return inv, nil
 }
 
 // Save writes st, creating the ConfigMap (and the namespace) when missing. It fails with a
@@ -181,6 +202,15 @@ func (s *StateStore) Save(ctx context.Context, st *State) error {
 	return nil
 }
 
+// Delete removes env's state ConfigMap; one already gone is not an error.
+func (s *StateStore) Delete(ctx context.Context, env string) error {
+	err := s.client.CoreV1().ConfigMaps(s.namespace).Delete(ctx, StateConfigMapName(env), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("state ConfigMap %s/%s: delete: %w", s.namespace, StateConfigMapName(env), err)
+	}
+	return nil
+}
+
 func (s *StateStore) ensureNamespace(ctx context.Context) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: s.namespace}}
 	_, err := s.client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: FieldManager})
@@ -191,10 +221,6 @@ func (s *StateStore) ensureNamespace(ctx context.Context) error {
 }
 
 func encodeState(st *State) (*corev1.ConfigMap, error) {
-	inv, err := json.Marshal(st.Inventory)
-	if err != nil {
-		return nil, fmt.Errorf("state of %s: inventory: %w", st.Env, err)
-	}
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   StateConfigMapName(st.Env),
@@ -213,18 +239,39 @@ func encodeState(st *State) (*corev1.ConfigMap, error) {
 			keyInventoryCount:    strconv.Itoa(len(st.Inventory)),
 		},
 	}
-	if len(inv) <= inventoryCompressAbove {
-		cm.Data[keyInventoryJSON] = string(inv)
-		return cm, nil
+	if err := putEntries(cm, keyInventoryJSON, keyInventoryGzip, st.Inventory); err != nil {
+		return nil, fmt.Errorf("state of %s: inventory: %w", st.Env, err)
+	}
+	if len(st.Pending) > 0 {
+		if err := putEntries(cm, keyPendingJSON, keyPendingGzip, st.Pending); err != nil {
+			return nil, fmt.Errorf("state of %s: pending: %w", st.Env, err)
+		}
+	}
+	return cm, nil
+}
+
+// putEntries stores inv as JSON under jsonKey in Data, or gzipped under gzKey in BinaryData
+// once the JSON is larger than inventoryCompressAbove.
+func putEntries(cm *corev1.ConfigMap, jsonKey, gzKey string, inv Inventory) error {
+	data, err := json.Marshal(inv)
+	if err != nil {
+		return err
+	}
+	if len(data) <= inventoryCompressAbove {
+		cm.Data[jsonKey] = string(data)
+		return nil
 	}
 	var gz bytes.Buffer
 	w := gzip.NewWriter(&gz)
-	_, _ = w.Write(inv)
+	_, _ = w.Write(data)
 	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("state of %s: compress inventory: %w", st.Env, err)
+		return fmt.Errorf("compress: %w", err)
 	}
-	cm.BinaryData = map[string][]byte{keyInventoryGzip: gz.Bytes()}
-	return cm, nil
+	if cm.BinaryData == nil {
+		cm.BinaryData = map[string][]byte{}
+	}
+	cm.BinaryData[gzKey] = gz.Bytes()
+	return nil
 }
 
 func formatTime(t time.Time) string {

@@ -50,6 +50,13 @@ func TestStateRoundTrip(t *testing.T) {
 			},
 		},
 		{
+			name: "objects pending after an interrupted sync",
+			state: State{
+				Env: "staging", AppliedRevision: "3f2a1c9e0b", AttemptedRevision: "77aa00b1c2", AttemptedAt: attempted,
+				Inventory: testInventory(3), Pending: testInventory(5)[3:],
+			},
+		},
+		{
 			name: "large inventory gzipped",
 			state: State{
 				Env: "production", AppliedRevision: "3f2a1c9e0b", AppliedDigest: "sha256:def", AppliedAt: applied,

@@ -50,8 +50,9 @@ func (s *Syncer) Sync(ctx context.Context, env *environments.Environment, res re
 }
 
 // Apply sends what changed (CRDs and Namespaces first), prunes what left the overlay and records
-// the inventory. A failed apply prunes nothing and leaves the inventory as it was. A report with
-// NoOp set wrote nothing. The error is an *Error carrying the phase.
+// the inventory. A failed apply prunes nothing and leaves the inventory as it was (the objects
+// it may have created are recorded as pending, see State.Pending). A report with NoOp set
+// wrote nothing. The error is an *Error carrying the phase.
 func (s *Syncer) Apply(ctx context.Context, env *environments.Environment, res render.Result, revision string) (*Report, error) {
 	start := time.Now()
 	rep := &Report{Env: env.Name, Revision: revision, Health: Unknown, started: start}
@@ -69,7 +70,7 @@ func (s *Syncer) Apply(ctx context.Context, env *environments.Environment, res r
 		return rep, &Error{Phase: PhaseRender, Err: err}
 	}
 	toApply, unchanged := s.plan(env.Name, st, inv, res)
-	sameRender := st.AppliedDigest == res.Digest && st.AppliedRevision == revision
+	sameRender := st.AppliedDigest == res.Digest && st.AppliedRevision == revision && len(st.Pending) == 0
 	if len(toApply) == 0 && sameRender {
 		rep.NoOp, rep.ChangeSet, rep.Health, rep.Duration = true, unchanged, st.Health, time.Since(start)
 		return rep, nil
@@ -80,7 +81,7 @@ func (s *Syncer) Apply(ctx context.Context, env *environments.Environment, res r
 		return rep, err
 	}
 	rep.ChangeSet = append(changes, unchanged...)
-	removed := Removed(st.Inventory, inv)
+	removed := Removed(merge(st.Inventory, st.Pending), inv)
 	if len(changes.Changed()) == 0 && len(removed) == 0 && sameRender {
 		// ssa found nothing to change: record nothing either.
 		rep.NoOp, rep.Health, rep.Duration = true, st.Health, time.Since(start)
@@ -155,6 +156,9 @@ func (s *Syncer) apply(ctx context.Context, env *environments.Environment, st *S
 	if err != nil {
 		return nil, &Error{Phase: PhaseApply, Err: err}
 	}
+	if err := s.recordPending(ctx, st, objs); err != nil {
+		return nil, &Error{Phase: PhaseState, Err: err}
+	}
 	if err := s.ensureNamespace(ctx, env.Namespace); err != nil {
 		return nil, &Error{Phase: PhaseApply, Err: err}
 	}
@@ -172,7 +176,7 @@ func (s *Syncer) apply(ctx context.Context, env *environments.Environment, st *S
 		s.settleAfterApply(env.Name, objs, changes, err)
 	}
 	if err != nil {
-		return nil, &Error{Phase: PhaseApply, Err: err}
+		return nil, &Error{Phase: PhaseApply, Err: redactSecretValues(err, objs)}
 	}
 	return changes, nil
 }
@@ -270,6 +274,25 @@ func fromSSA(cs *ssa.ChangeSet) ChangeSet {
 	return out
 }
 
+// recordPending adds the objects of objs that the state lists neither in its inventory nor as
+// pending to st.Pending, and saves the state before any of them is written: if ferry dies
+// after creating them and before recording the sync, the next sync still knows they are
+// ferry's, and prunes those that have left the overlay in the meantime.
+func (s *Syncer) recordPending(ctx context.Context, st *State, objs []*unstructured.Unstructured) error {
+	known := merge(st.Inventory, st.Pending).Index()
+	var add Inventory
+	for _, o := range objs {
+		if _, ok := known[IDOf(o)]; !ok {
+			add = append(add, Entry{ObjectID: IDOf(o), Version: o.GroupVersionKind().Version})
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	st.Pending = merge(st.Pending, add)
+	return s.state.Save(ctx, st)
+}
+
 func (s *Syncer) recordFailure(ctx context.Context, st *State, revision string, cause error) {
 	st.AttemptedRevision, st.AttemptedAt, st.LastError = revision, time.Now(), cause.Error()
 	// The inventory is left as it was; a failure to record the failure changes nothing more.
@@ -280,11 +303,12 @@ func (s *Syncer) recordSuccess(ctx context.Context, st *State, revision, digest 
 	now := time.Now()
 	if pruneErr != nil {
 		// Keep what could not be pruned, so that the next sync tries again.
-		inv = append(inv, Removed(st.Inventory, inv)...)
+		inv = append(inv, Removed(merge(st.Inventory, st.Pending), inv)...)
 		inv.sort()
 	}
 	st.AppliedRevision, st.AppliedDigest, st.AppliedAt = revision, digest, now
 	st.AttemptedRevision, st.AttemptedAt, st.Inventory = revision, now, inv
+	st.Pending = nil // each was applied (so is in inv) or pruned (or kept in inv to retry)
 	st.LastError = ""
 	if pruneErr != nil {
 		st.LastError = pruneErr.Error()

@@ -31,5 +31,17 @@ func (f *kubeFlags) config() (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
+	if cfg.QPS == 0 {
+		// client-go's default of 5 requests per second (burst 10) makes a sync of a few dozen
+		// objects, each dry-run then applied, take many seconds of client-side throttling.
+		cfg.QPS, cfg.Burst = defaultQPS, defaultBurst
+	}
 	return cfg, nil
 }
+
+// The client-side rate limit of ferry's API requests when the kubeconfig sets none, as
+// kustomize-controller's defaults (its --kube-api-qps and --kube-api-burst).
+const (
+	defaultQPS   = 50
+	defaultBurst = 300
+)

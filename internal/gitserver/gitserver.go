@@ -8,6 +8,7 @@ package gitserver
 import (
 	"crypto/subtle"
 	"log"
+	"net"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -39,6 +40,9 @@ type Server struct {
 	root string // GIT_PROJECT_ROOT: NAME.git folders
 	opts Options
 
+	handler http.Handler
+	http    *httptest.Server // nil while stopped
+
 	mu      sync.Mutex // serialises writes to the repositories and the commit clock
 	commits int        // commits written so far; each one is a minute later than the last
 }
@@ -60,14 +64,52 @@ func Start(t testing.TB, opts Options) *Server {
 		Stderr: testWriter{t},
 		Logger: log.New(testWriter{t}, "gitserver: ", 0),
 	}
-	srv := httptest.NewUnstartedServer(s.withAuth(backend))
+	s.handler = s.withAuth(backend)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("gitserver: %v", err)
+	}
+	s.serve(t, ln)
+	s.URL = s.http.URL
+	return s
+}
+
+// serve serves the repositories on ln until Stop or the end of the test.
+func (s *Server) serve(t testing.TB, ln net.Listener) {
+	srv := httptest.NewUnstartedServer(s.handler)
+	srv.Listener.Close()
+	srv.Listener = ln
 	srv.Config.ReadHeaderTimeout = 10 * time.Second
 	srv.Config.ReadTimeout = requestTimeout
 	srv.Config.WriteTimeout = requestTimeout
 	srv.Start()
 	t.Cleanup(srv.Close)
-	s.URL = srv.URL
-	return s
+	s.http = srv
+}
+
+// Stop takes the server down, as an outage would: it closes the listener, so that clients
+// get "connection refused", and ends the connections in progress. Restart brings it back.
+// Stop and Restart are meant for the test's goroutine, not for concurrent use.
+func (s *Server) Stop() {
+	if s.http != nil {
+		s.http.CloseClientConnections()
+		s.http.Close()
+		s.http = nil
+	}
+}
+
+// Restart serves again on the address of URL after Stop, with the same repositories. It fails
+// the test when the address cannot be listened on again.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if s.http != nil {
+		return
+	}
+	ln, err := net.Listen("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatalf("gitserver: listen again on %s: %v", s.URL, err)
+	}
+	s.serve(t, ln)
 }
 
 // gitEnv is the environment of every git process the servers run: no system or user

@@ -44,6 +44,9 @@ type Options struct {
 	StartTimeout time.Duration
 	// StopGrace is how long each program may take to exit after SIGTERM before SIGKILL.
 	StopGrace time.Duration
+	// APIServerFlags are extra kube-apiserver flags, after ferry's own (bench turns on the
+	// audit log with them, to count every client's requests the same way).
+	APIServerFlags []string
 }
 
 // DefaultOptions returns Options for an API server only, in a temporary folder.
@@ -64,6 +67,10 @@ type Cluster struct {
 	mu          sync.Mutex
 	procs       []*procgroup.Process
 	stopped     bool
+
+	// kube-apiserver's program and flags, for RestartAPIServer
+	apiserverBin  string
+	apiserverArgs []string
 }
 
 // serviceCIDR is the range of Service IPs; its first address is the kubernetes Service.
@@ -135,7 +142,7 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := c.startAPIServer(ctx, opts.BinDir, certs, etcdURL); err != nil {
+	if err := c.startAPIServer(ctx, opts.BinDir, opts.APIServerFlags, certs, etcdURL); err != nil {
 		return err
 	}
 	if !opts.Workloads {
