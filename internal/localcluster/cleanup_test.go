@@ -17,8 +17,8 @@ import (
 
 // The helper process: TestMain runs runHelper instead of the tests when helperEnv is set. It
 // starts a cluster with workloads in the folder named by helperDirEnv, prints the programs'
-// PIDs as one JSON line, then ends the way helperEnv says: "kill" waits to be killed, "panic"
-// panics, "stop" calls Stop and exits.
+// PIDs as one JSON line, waits for a line on stdin, then ends the way helperEnv says: "kill"
+// waits to be killed, "panic" panics, "stop" calls Stop and exits.
 const (
 	helperEnv    = "FERRY_LOCALCLUSTER_HELPER"
 	helperDirEnv = "FERRY_LOCALCLUSTER_HELPER_DIR"
@@ -34,9 +34,11 @@ func runHelper() {
 		os.Exit(3)
 	}
 	_ = json.NewEncoder(os.Stdout).Encode(c.PIDs())
+	// Wait until the test has seen every program running: on a loaded machine, stopping at once
+	// could end one before the test looks.
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 	switch os.Getenv(helperEnv) {
 	case "panic":
-		time.Sleep(200 * time.Millisecond)
 		panic("helper panics with the control plane running")
 	case "stop":
 		if err := c.Stop(); err != nil {
@@ -64,6 +66,10 @@ func TestNoProgramOutlivesItsOwner(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -75,6 +81,8 @@ func TestNoProgramOutlivesItsOwner(t *testing.T) {
 			}
 			if mode == "kill" {
 				_ = cmd.Process.Kill()
+			} else {
+				_, _ = stdin.Write([]byte("go\n")) // stop or panic now
 			}
 			_ = cmd.Wait()
 			assertGone(t, pids, dir)
