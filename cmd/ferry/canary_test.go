@@ -146,15 +146,15 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 	add("ferry diff of a changed Secret", res.stdout+res.stderr, "canary-db")
 	res = runFerry(t, ctx, "status", "-o", "json", "--kubeconfig", c.KubeconfigPath)
-	// A failed render is not recorded in the state: status shows the last failed apply.
-	add("ferry status -o json", res.stdout+res.stderr, "canary-refused-json")
+	// The state records the last failure, the render's, whose message held the literal.
+	add("ferry status -o json", res.stdout+res.stderr, "invalid literal source")
 	res = runFerry(t, ctx, "status", "--kubeconfig", c.KubeconfigPath)
 	add("ferry status", res.stdout+res.stderr, "staging")
 	res = runFerry(t, ctx, "validate", "--repo", authURL)
 	add("ferry validate from the URL", res.stdout+res.stderr, "ok production")
 
 	add("status page", httpBody(t, "http://"+httpAddr+"/"), "<html")
-	add("/api/status", httpBody(t, "http://"+httpAddr+"/api/status"), "canary-refused-json")
+	add("/api/status", httpBody(t, "http://"+httpAddr+"/api/status"), "invalid literal source")
 	add("/metrics", httpBody(t, "http://"+httpAddr+"/metrics"), "ferry_sync_total")
 
 	kube, err := kubernetes.NewForConfig(c.Config)
@@ -179,7 +179,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			t.Fatal(err)
 		}
 		data, _ := json.Marshal(cm)
-		add("state ConfigMap ferry-"+env, string(data), map[string]string{"staging": "canary-refused-json", "production": "canary-release"}[env])
+		add("state ConfigMap ferry-"+env, string(data), map[string]string{"staging": "invalid literal source", "production": "canary-release"}[env])
 	}
 
 	// A fetch with a wrong password: an agent of its own, and the CLI from a URL.
