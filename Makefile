@@ -38,9 +38,10 @@ controlplane:
 dev-up: controlplane build
 	bin/ferry dev up --workloads
 
-## bench: benchmarks with their baselines, run in the same process (not part of make test)
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./render/
+## bench: ferry against kubectl, Flux-style ssa and kustomize on one local control plane; prints
+## one table and writes it to _artifacts/bench.md (about 25-30 min; not part of make test)
+bench: controlplane build
+	FERRY_BENCH=1 FERRY_BIN=$(CURDIR)/bin/ferry $(GO) test -count=1 -v -run '^TestBench$$' -timeout 90m ./bench/
 
 ## fuzz: run each fuzz target for FUZZTIME (default 60s), one after another: go test fuzzes one
 ## target per invocation. Failing inputs land in the package's testdata/fuzz/TARGET/.
