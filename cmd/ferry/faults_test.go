@@ -440,6 +440,8 @@ func testWebhookFlood(t *testing.T, e *testEnv) {
 	close(polling)
 	<-polled
 
+	// The state records the apply; the sync's line follows its health wait.
+	p.logs.WaitLine(t, map[string]any{"msg": "sync finished", "env": e.name, "revision": head[:7], "result": "applied"}, 2*time.Minute)
 	lines := settledLines(p.logs, map[string]any{"msg": "sync finished", "env": e.name})
 	if statuses[http.StatusAccepted] != 200 {
 		t.Errorf("webhook answers %v, want 200 × 202", statuses)
