@@ -16,12 +16,13 @@ import (
 	"github.com/ferry-cd/ferry/sync"
 )
 
-// rolloutEdit shortens production's rollout for tests: 3s soak, 45s per stage (ample on a
-// loaded 2-core machine, where a healthy canary takes seconds), onFailure as given.
+// rolloutEdit shortens production's rollout for tests: 3s soak, 20s per stage, onFailure as
+// given. (A longer stage timeout lets kwok's failing canary pods reach termination before the
+// halt, and the Deployment then reports them as pending termination for minutes.)
 func rolloutEdit(onFailure string) func(string) string {
 	return func(y string) string {
 		y = strings.Replace(y, "soak: 2m", "soak: 3s", 1)
-		y = strings.Replace(y, "timeout: 5m", "timeout: 45s", 1)
+		y = strings.Replace(y, "timeout: 5m", "timeout: 20s", 1)
 		return strings.Replace(y, "onFailure: halt", "onFailure: "+onFailure, 1)
 	}
 }
@@ -241,7 +242,8 @@ func countLines(p *giteaPipeline, want map[string]any) int { return len(p.logs.L
 // resumes the soak from the saved progress without applying the canary stage again.
 func TestRestartDuringSoakResumesTheStage(t *testing.T) {
 	p := newGiteaPipeline(t, func(y string) string {
-		return strings.Replace(rolloutEdit("halt")(y), "soak: 3s", "soak: 20s", 1)
+		y = strings.Replace(rolloutEdit("halt")(y), "soak: 3s", "soak: 20s", 1)
+		return strings.Replace(y, "timeout: 20s", "timeout: 45s", 1) // a healthy canary, on a loaded machine
 	})
 	p.waitImages(t, p.productionNS, "1.0.0", append(stable, canary...)...)
 	sha := p.setProductionTag(t, "1.1.0")
