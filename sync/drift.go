@@ -24,8 +24,12 @@ import (
 // scale or patch) or the object was deleted. Changes by controllers to fields ferry does not
 // own (status, a revision annotation) are not drift.
 //
-// Limit: a change made between ferry's apply and the watch event of that apply is taken as
-// ferry's own; the next change to the object is still seen.
+// Limits: a change made between ferry's apply and the watch event of that apply is taken as
+// ferry's own; the next change to the object is still seen. A sync trusts the watch for the
+// objects it vouches for (they are neither dry-run nor listed for the ownership check), so an
+// object deleted and re-created by hand in the instant before a sync, before its delete event
+// has arrived (milliseconds on a healthy API server), is applied over; once the event is in,
+// the sync refuses it.
 type Watch struct {
 	ctx    context.Context
 	meta   metadata.Interface
@@ -196,6 +200,15 @@ func (w *Watch) expect(env string, objs []*unstructured.Unstructured) {
 		st := w.state(env, IDOf(o))
 		st.expect, st.drifted = true, false
 	}
+}
+
+// owns reports whether the watch has seen id labelled for env, with fields owned by ferry's
+// apply, and unchanged by anyone else since ferry applied it.
+func (w *Watch) owns(env string, id ObjectID) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := w.objects[env][id]
+	return st != nil && st.seen && !st.expect && !st.drifted && st.fields != ""
 }
 
 // drifted lists env's drifted objects.

@@ -18,6 +18,9 @@ func (s *Syncer) health(ctx context.Context, st *State, applied []*unstructured.
 	if timeout <= 0 || len(applied) == 0 {
 		return st.Health, nil
 	}
+	if !needsHealthWait(applied) {
+		return Healthy, nil // Apply recorded it
+	}
 	set := make(object.ObjMetadataSet, 0, len(applied))
 	for _, o := range applied {
 		if !alwaysCurrent[o.GroupVersionKind().GroupKind()] {
@@ -41,6 +44,16 @@ func (s *Syncer) health(ctx context.Context, st *State, applied []*unstructured.
 		err = &Error{Phase: PhaseState, Err: saveErr}
 	}
 	return health, err
+}
+
+// needsHealthWait reports whether any of objs is of a kind with a status to wait for.
+func needsHealthWait(objs []*unstructured.Unstructured) bool {
+	for _, o := range objs {
+		if !alwaysCurrent[o.GroupVersionKind().GroupKind()] {
+			return true
+		}
+	}
+	return false
 }
 
 // alwaysCurrent are kinds kstatus reports Current as soon as they exist (they have no status

@@ -25,16 +25,22 @@ import (
 // under the name of a deleted ferry object), and one labelled for another environment, even
 // when env's inventory holds it (someone moved it there by relabelling it). To adopt an
 // object, label it app.kubernetes.io/managed-by=ferry and ferry.dev/environment=ENV first. It
-// lists metadata once per kind and namespace of objs, not once per object.
+// lists metadata once per kind and namespace of objs, not once per object, and not at all for
+// inventory objects the drift watch has seen as env's, unchanged since ferry applied them.
 func (s *Syncer) checkOwnership(ctx context.Context, env *environments.Environment, st *State, objs []*unstructured.Unstructured) (map[ObjectID]bool, error) {
 	known := merge(st.Inventory, st.Pending).Index()
+	exists := map[ObjectID]bool{}
 	groups := map[groupKey][]*unstructured.Unstructured{}
 	for _, o := range objs {
+		id := IDOf(o)
+		if _, listed := known[id]; listed && s.watch != nil && s.watch.owns(env.Name, id) {
+			exists[id] = true // mayApply: listed, labelled for env, ferry's fields
+			continue
+		}
 		k := groupKey{gvk: o.GroupVersionKind(), namespace: o.GetNamespace()}
 		groups[k] = append(groups[k], o)
 	}
 	var errs []error
-	exists := map[ObjectID]bool{}
 	for k, group := range groups {
 		existing, err := s.listLive(ctx, k)
 		if apierrors.IsForbidden(err) {
@@ -128,8 +134,12 @@ func ownedBy(labels map[string]string, env string) bool {
 // ensureNamespace creates the environment's namespace when it is missing. It is not part of
 // the inventory, so ferry never prunes it.
 func (s *Syncer) ensureNamespace(ctx context.Context, name string) error {
+	if _, ok := s.namespaces.Load(name); ok {
+		return nil
+	}
 	_, err := s.kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 	if err == nil {
+		s.namespaces.Store(name, true)
 		return nil
 	}
 	if !apierrors.IsNotFound(err) {
@@ -140,5 +150,6 @@ func (s *Syncer) ensureNamespace(ctx context.Context, name string) error {
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("namespace %s: create: %w", name, err)
 	}
+	s.namespaces.Store(name, true)
 	return nil
 }

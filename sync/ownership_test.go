@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -91,10 +92,22 @@ func TestOtherFieldManagersObjectIsNotTakenOver(t *testing.T) {
 // any more (no labels, no fields of ferry's field manager): the sync refuses it, and when the
 // overlay drops it the prune leaves it alone. Labels removed from ferry's own object, in
 // contrast, are drift: the next sync puts them back.
+//
+// It runs on the CLI's path (no drift watch: every object is listed) and on the agent's (the
+// watch vouches for unchanged objects, and its delete event takes "mine" out of them).
 func TestRecreatedObjectIsNotTakenOver(t *testing.T) {
-	f := newFixture(t, false) // the CLI's path: without a drift watch every object is sent
+	for _, watch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("watch=%v", watch), func(t *testing.T) { testRecreatedObject(t, watch) })
+	}
+}
+
+func testRecreatedObject(t *testing.T, watch bool) {
+	f := newFixture(t, watch)
 	f.write(map[string]string{"config.yaml": configMap("config", "one"), "mine.yaml": configMap("mine", "ferry's")})
 	f.mustSync("rev1")
+	if watch {
+		f.waitVouched()
+	}
 	cms := f.kube.CoreV1().ConfigMaps(f.env.Namespace)
 	if err := cms.Delete(t.Context(), "mine", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
@@ -109,6 +122,14 @@ func TestRecreatedObjectIsNotTakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if watch {
+		err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+			return len(f.syncer.Drifted(f.env.Name)) == 2, nil
+		})
+		if err != nil {
+			t.Fatalf("the drift watch did not notice the deletion and the unlabelling: %v", f.syncer.Drifted(f.env.Name))
+		}
+	}
 	_, err := f.sync("rev1")
 	if err == nil || !strings.Contains(err.Error(), "ConfigMap "+f.env.Namespace+"/mine: exists in the cluster and is not managed by ferry") || strings.Contains(err.Error(), "/config") {
 		t.Fatalf("sync over a re-created object: %v, want a refusal naming mine only", err)

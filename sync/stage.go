@@ -34,6 +34,7 @@ func (s *Syncer) ApplyStage(ctx context.Context, env *environments.Environment, 
 		return rep, err
 	}
 	rep.ChangeSet, rep.written = changes, appliedObjects(objs, changes)
+	rep.healthyWithoutWait(st)
 	st.Inventory = merge(st.Inventory, stageInv)
 	st.Pending = Removed(st.Pending, stageInv)
 	st.AttemptedRevision, st.AttemptedAt, st.LastError = revision, time.Now(), ""

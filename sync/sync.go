@@ -89,17 +89,27 @@ func (s *Syncer) Apply(ctx context.Context, env *environments.Environment, res r
 	}
 	pruned, pruneErr := s.prune(ctx, env, removed)
 	rep.ChangeSet = append(rep.ChangeSet, pruned...)
+	rep.written = appliedObjects(toApply, changes)
+	rep.healthyWithoutWait(st)
 	if err := s.recordSuccess(ctx, st, revision, res.Digest, inv, pruneErr); err != nil {
 		return rep, err
 	}
 	if s.watch != nil {
 		s.watch.watchAll(inv) // from now on, drift of these objects triggers a sync
 	}
-	rep.written, rep.Duration = appliedObjects(toApply, changes), time.Since(start)
+	rep.Duration = time.Since(start)
 	if pruneErr != nil {
 		return rep, &Error{Phase: PhasePrune, Err: pruneErr}
 	}
 	return rep, nil
+}
+
+// healthyWithoutWait records Healthy in st when every object written is of a kind that is
+// healthy as soon as it exists, before st is saved, so that WaitHealthy has nothing to save.
+func (rep *Report) healthyWithoutWait(st *State) {
+	if len(rep.written) > 0 && !needsHealthWait(rep.written) {
+		st.Health, rep.Health = Healthy, Healthy
+	}
 }
 
 // WaitHealthy waits until what Apply wrote is healthy, records the health in the state and sets
@@ -176,6 +186,7 @@ func (s *Syncer) apply(ctx context.Context, env *environments.Environment, st *S
 		s.settleAfterApply(env.Name, objs, changes, err)
 	}
 	if err != nil {
+		s.namespaces.Delete(env.Namespace) // it may be what is missing
 		return nil, &Error{Phase: PhaseApply, Err: redactSecretValues(err, objs)}
 	}
 	return changes, nil

@@ -116,6 +116,36 @@ func TestChangedObjectConfiguredAndRemovedObjectPruned(t *testing.T) {
 	}
 }
 
+// TestOneChangedObjectRequests is issue 9's budget: one changed ConfigMap costs at most 5
+// requests (state read, ssa's read, dry-run and apply, state write) and exactly one write to it.
+func TestOneChangedObjectRequests(t *testing.T) {
+	f := newFixture(t, true)
+	files := gceLike()
+	f.write(files)
+	f.mustSync("rev1")
+	f.waitVouched()
+
+	files["config.yaml"] = configMap("config", "two")
+	f.write(files)
+	f.counter.Reset()
+	rep := f.mustSync("rev2")
+	want := ChangeSet{{Object: ObjectID{Kind: "ConfigMap", Namespace: f.env.Namespace, Name: "config"}, Action: Configured}}
+	if got := rep.ChangeSet.Changed(); got.String() != want.String() {
+		t.Errorf("changes (-want +got):\n-%s\n+%s", want, got)
+	}
+	if n, w := f.counter.Total()-f.counter.Counts()["WATCH"], f.counter.Writes(); n > 5 || w != 2 {
+		t.Errorf("one changed ConfigMap made %d requests and %d writes, want at most 5 and 2 (the object, the state):\n%s", n, w, strings.Join(f.counter.Calls(), "\n"))
+	}
+	t.Logf("one changed object: %v\n%s", f.counter.Counts(), strings.Join(f.counter.Calls(), "\n"))
+	if rep.Health != Healthy {
+		t.Errorf("health = %s, want Healthy", rep.Health)
+	}
+	st, err := f.syncer.State().Load(t.Context(), f.env.Name)
+	if err != nil || st.Health != Healthy || st.AppliedRevision != "rev2" {
+		t.Errorf("state after the change: health %q, revision %q, err %v", st.Health, st.AppliedRevision, err)
+	}
+}
+
 func TestForeignObjectIsNeitherAdoptedNorPruned(t *testing.T) {
 	f := newFixture(t, true)
 	f.write(map[string]string{"config.yaml": configMap("config", "one")})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	gosync "sync"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
@@ -56,6 +57,10 @@ type Syncer struct {
 	mgr    *ssa.ResourceManager
 	state  *StateStore
 	watch  *Watch
+
+	// namespaces holds the environment namespaces known to exist, so that a sync does not
+	// read them again; an apply that fails forgets them.
+	namespaces gosync.Map
 }
 
 // New returns a Syncer talking to the cluster of cfg. The error names what could not be built.

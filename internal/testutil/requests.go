@@ -13,6 +13,7 @@ import (
 type RequestCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
+	calls  []string
 }
 
 // CountRequests returns a copy of cfg whose transport counts every request into the returned
@@ -43,13 +44,28 @@ func (c *RequestCounter) add(req *http.Request) {
 	}
 	c.mu.Lock()
 	c.counts[key]++
+	if len(c.calls) < maxCalls {
+		c.calls = append(c.calls, key+" "+req.URL.Path)
+	}
 	c.mu.Unlock()
+}
+
+// maxCalls bounds the calls a counter remembers for Calls.
+const maxCalls = 100
+
+// Calls returns the first 100 requests counted since the last Reset, as "KEY path", for
+// messages that explain a count.
+func (c *RequestCounter) Calls() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.calls...)
 }
 
 // Reset sets every count to zero.
 func (c *RequestCounter) Reset() {
 	c.mu.Lock()
 	c.counts = map[string]int{}
+	c.calls = nil
 	c.mu.Unlock()
 }
 
