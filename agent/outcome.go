@@ -10,31 +10,32 @@ import (
 	"github.com/ferry-cd/ferry/sync"
 )
 
-// apply runs the apply phase and starts the health wait, or starts a staged rollout.
-func (w *worker) apply(env *environments.Environment, res render.Result, revision string) {
+// apply runs the apply phase and starts the health wait, or starts a staged rollout. It
+// reports whether it wrote to the cluster (or started a rollout).
+func (w *worker) apply(env *environments.Environment, res render.Result, revision string) (wrote bool) {
 	syncer := w.t.syncer
 	if env.Rollout != nil && len(env.Rollout.Stages) > 1 {
 		st, err := syncer.State().Load(w.t.ctx, env.Name)
 		if err != nil {
 			w.fail(revision, &sync.Error{Phase: sync.PhaseState, Err: err})
-			return
+			return false
 		}
 		if st.Progress.HaltedRevision == revision {
-			return // halted: not retried until the branch moves
+			return false // halted: not retried until the branch moves
 		}
 		if needsRollout(env, st, res) {
 			w.background(revision, newRollout(w, env, res, revision, st.Progress).run)
-			return
+			return true
 		}
 	}
 	rep, err := syncer.Apply(w.t.ctx, env, res, revision)
 	if err != nil {
 		w.fail(revision, err)
-		return
+		return true // it may have written some
 	}
 	if rep.NoOp {
 		w.finish(rep, nil)
-		return
+		return false
 	}
 	w.mu.Lock()
 	w.succeeded = "" // applied again: its success must be reported again
@@ -43,7 +44,9 @@ func (w *worker) apply(env *environments.Environment, res render.Result, revisio
 	w.background(revision, func(ctx context.Context) {
 		err := syncer.WaitHealthy(ctx, rep)
 		w.finish(rep, err)
+		releaseMemory() // the wait read every applied object, every poll
 	})
+	return true
 }
 
 // background runs fn for revision in a goroutine that a newer revision cancels (endWait).

@@ -20,19 +20,20 @@ type renderMemo struct {
 }
 
 // render returns env's render at revision, from the memo when revision and env are the ones it
-// holds. The objects handed out are copies: a sync may modify its objects.
-func (m *renderMemo) render(ctx context.Context, tree fs.FS, env *environments.Environment, revision string) (render.Result, error) {
+// holds; fresh is true when kustomize ran. The objects handed out are copies: a sync may
+// modify its objects.
+func (m *renderMemo) render(ctx context.Context, tree fs.FS, env *environments.Environment, revision string) (res render.Result, fresh bool, err error) {
 	spec, err := json.Marshal(env)
 	if err != nil {
-		return render.Result{}, err
+		return render.Result{}, false, err
 	}
 	key := revision + "\x00" + string(spec)
 	if key != m.key {
 		res, err := render.Render(ctx, tree, env)
 		if err != nil {
-			return res, err
+			return res, true, err
 		}
-		m.key, m.res = key, res
+		m.key, m.res, fresh = key, res, true
 	}
-	return m.res.Clone(), nil
+	return m.res.Clone(), fresh, nil
 }

@@ -15,14 +15,14 @@ func TestRenderMemoReusesARenderOfTheSameRevisionAndEnvironment(t *testing.T) {
 	}
 	staging, _ := pipeline.Environment("staging")
 	var m renderMemo
-	first, err := m.render(t.Context(), repo, staging, "rev1")
-	if err != nil {
-		t.Fatal(err)
+	first, fresh, err := m.render(t.Context(), repo, staging, "rev1")
+	if err != nil || !fresh {
+		t.Fatalf("first render: fresh %v, err %v", fresh, err)
 	}
 	first.Objects[0].SetName("changed-by-a-sync")
-	again, err := m.render(t.Context(), repo, staging, "rev1")
-	if err != nil {
-		t.Fatal(err)
+	again, fresh, err := m.render(t.Context(), repo, staging, "rev1")
+	if err != nil || fresh {
+		t.Fatalf("second render: fresh %v, err %v", fresh, err)
 	}
 	if again.Digest != first.Digest || again.Objects[0].GetName() == "changed-by-a-sync" {
 		t.Errorf("the memo handed out its own objects: %s", again.Objects[0].GetName())
@@ -30,14 +30,14 @@ func TestRenderMemoReusesARenderOfTheSameRevisionAndEnvironment(t *testing.T) {
 	key := m.key
 	other := *staging
 	other.Namespace = "elsewhere"
-	moved, err := m.render(t.Context(), repo, &other, "rev1")
-	if err != nil {
-		t.Fatal(err)
+	moved, fresh, err := m.render(t.Context(), repo, &other, "rev1")
+	if err != nil || !fresh {
+		t.Fatalf("render of a changed environment: fresh %v, err %v", fresh, err)
 	}
 	if m.key == key || moved.Digest == first.Digest {
 		t.Errorf("a changed environment reused the old render")
 	}
-	if _, err := m.render(t.Context(), repo, &other, "rev2"); err != nil || m.key == key {
-		t.Errorf("a new revision: key %q, err %v", m.key, err)
+	if _, fresh, err := m.render(t.Context(), repo, &other, "rev2"); err != nil || !fresh || m.key == key {
+		t.Errorf("a new revision: key %q, fresh %v, err %v", m.key, fresh, err)
 	}
 }

@@ -46,6 +46,7 @@ func newRollout(w *worker, env *environments.Environment, res render.Result, rev
 
 // run rolls out stage by stage until done, halted, or cancelled (a newer revision).
 func (r *rollout) run(ctx context.Context) {
+	defer releaseMemory()
 	stages := r.env.Rollout.Stages
 	for k := r.start; k < len(stages); k++ {
 		if k == len(stages)-1 {
