@@ -10,9 +10,11 @@ TEST_TIMEOUT ?= 30m
 
 .PHONY: build test demo lint controlplane dev-up bench fuzz
 
-## build: build bin/ferry
+## build: build bin/ferry as the image does: static (CGO_ENABLED=0), which also leaves out the
+## dynamic symbol export that kustomize's Go-plugin loader (package plugin) would force on a cgo
+## build: half the size, half the resident memory
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ferry ./cmd/ferry
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ferry ./cmd/ferry
 
 ## test: build the control plane (cached) and run every test against it
 test: controlplane

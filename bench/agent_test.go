@@ -20,17 +20,16 @@ func benchAgentRSS(t *testing.T, st settings, tab *table) {
 			c.limitMiB = 256
 		}
 		name := uniqueName("rss", c.n, 0)
-		start := time.Now()
 		a := startAgent(t, name, c.n, "@every 1m")
-		a.waitApplied(t, a.srv.Head(t, "config"), 30*time.Minute)
-		applied := time.Since(start)
+		l := a.waitApplied(t, a.srv.Head(t, "config"), 30*time.Minute)
+		applied := l.Time.Sub(a.started)
 		m := a.idle(t, st.idle)
 		a.stop()
-		t.Logf("agent N=%d: applied and healthy %s after start; after %s idle %+v KiB", c.n, applied, st.idle, m)
+		t.Logf("agent N=%d: applied and healthy %s after the process started (sync %s); after %s idle %+v KiB", c.n, applied, l.Duration, st.idle, m)
 		base, r := "n/a", "—"
 		note := fmt.Sprintf("of which anonymous (heap, stacks) %s and file-backed (the binary's pages) %s; peak (VmHWM) %s; "+
-			"first sync healthy %s after start (render, apply at the binary's client rate limit, health)",
-			mib(m.Anon), mib(m.File), mib(m.Peak), seconds(applied))
+			"first sync healthy %s after the process started (fetch, render, then the sync line's %s of apply and health wait)",
+			mib(m.Anon), mib(m.File), mib(m.Peak), seconds(applied), l.Duration)
 		if c.n == 1000 && kubectlRSS > 0 {
 			base, r = mib(int64(kubectlRSS)), ratio(float64(m.RSS), kubectlRSS)
 			note += "; baseline: kubectl's peak RSS applying the same 1000 objects (scenario 1)"

@@ -34,6 +34,8 @@ type agentProcess struct {
 	addr  string // webhook address
 	srv   *gitserver.Server
 	files map[string]string
+	// started is when the process started (after the repository was written and pushed).
+	started time.Time
 }
 
 // pipelineYAML is a ferry.yaml with the one environment NAME in namespace NAME.
@@ -63,6 +65,7 @@ func startAgent(t *testing.T, name string, n int, schedule string) *agentProcess
 		"--leader-elect=false", "--log-format", "json", "--cache-dir", t.TempDir())
 	a.cmd.Env = append(os.Environ(), "FERRY_WEBHOOK_SECRET="+webhookSecret)
 	a.cmd.Stderr = a.logs
+	a.started = time.Now()
 	must(t, a.cmd.Start())
 	t.Cleanup(a.stop)
 	return a
@@ -236,7 +239,8 @@ var (
 	buildErr  error
 )
 
-// ferryBinary returns $FERRY_BIN (make bench builds bin/ferry), or builds ./cmd/ferry once.
+// ferryBinary returns $FERRY_BIN (make bench builds bin/ferry), or builds ./cmd/ferry once, as
+// make build does.
 func ferryBinary(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("FERRY_BIN"); p != "" {
@@ -249,7 +253,9 @@ func ferryBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "ferry")
-		cmd := exec.Command("go", "build", "-o", binPath, "../cmd/ferry")
+		// As make build and the image build it: static, which halves its size and memory.
+		cmd := exec.Command("go", "build", "-trimpath", "-o", binPath, "../cmd/ferry")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
