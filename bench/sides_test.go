@@ -57,16 +57,17 @@ func alternate(i int, a, b func()) {
 	}
 }
 
-// unthrottled turns client-go's client-side rate limit off for cfg, so that the in-process
-// sides are measured by their engines and the cluster, as kubectl's serial apply is, rather
-// than by a token bucket (the local cluster's config has 200 requests per second).
+// unthrottled turns client-go's client-side rate limit off for cfg, as `ferry agent` runs by
+// default (--kube-api-qps -1), so that the in-process sides are measured by their engines and
+// the cluster, as kubectl's serial apply is, rather than by a token bucket (the local
+// cluster's config has 200 requests per second).
 func unthrottled(cfg *rest.Config) *rest.Config {
 	cfg.QPS, cfg.Burst = -1, 0
 	return cfg
 }
 
 // ferrySide is one environment synced by a long-lived Syncer with a drift watch, as the agent
-// keeps it, with DefaultOptions (concurrency 8, health polled every 2 s).
+// keeps it, with DefaultOptions (concurrency 16, health polled every 2 s).
 type ferrySide struct {
 	syncer *sync.Syncer
 	env    *environments.Environment

@@ -40,10 +40,10 @@ type Options struct {
 	PollInterval time.Duration
 }
 
-// DefaultOptions returns Options for namespace ferry-system, concurrency 8, a 5 minute health
+// DefaultOptions returns Options for namespace ferry-system, concurrency 16, a 5 minute health
 // timeout polled every 2 seconds.
 func DefaultOptions() Options {
-	return Options{Namespace: "ferry-system", Concurrency: 8, HealthTimeout: 5 * time.Minute, PollInterval: 2 * time.Second}
+	return Options{Namespace: "ferry-system", Concurrency: 16, HealthTimeout: 5 * time.Minute, PollInterval: 2 * time.Second}
 }
 
 // Syncer makes a cluster match rendered environments. It is long-lived: the agent keeps one,

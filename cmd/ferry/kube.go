@@ -43,7 +43,7 @@ func (f *kubeFlags) config() (*rest.Config, error) {
 }
 
 // limit sets cfg's client-side rate limit from the flags. By default there is none: ferry
-// bounds its requests in flight itself (8 at a time per sync) and the API server's priority
+// bounds its requests in flight itself (16 at a time per sync) and the API server's priority
 // and fairness queues the rest, as SIG API Machinery advises and controller-runtime does.
 // client-go's own default (5 per second, bursts of 10) would make a first sync of 1000
 // objects wait minutes; kubectl's (50, 300) about 15 seconds.
