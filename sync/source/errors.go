@@ -128,6 +128,10 @@ func classify(err error) error {
 			return m.to
 		}
 	}
+	// go-git may copy the text of the advertisement's read error rather than wrap it.
+	if errors.Is(err, ErrAdvertisementTooLarge) || strings.Contains(err.Error(), ErrAdvertisementTooLarge.Error()) {
+		return ErrAdvertisementTooLarge
+	}
 	var keyErr *knownhosts.KeyError
 	if errors.As(err, &keyErr) {
 		return ErrHostKey

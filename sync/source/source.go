@@ -88,6 +88,7 @@ func New(opts Options) (*Source, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultTimeout
 	}
+	installCappedHTTP()
 	s := &Source{opts: opts, fetching: make(chan struct{}, 1), secrets: secrets(opts)}
 	s.shown = displayURL(opts.URL)
 	ep, err := s.check()
