@@ -32,31 +32,10 @@ import (
 // object in another namespace handed to the sync engine directly, past the renderer, is
 // refused before any write too.
 func TestNamespacedInstallRefusesBeforeApplyAndRBACAgrees(t *testing.T) {
-	base, err := manifests.Render()
-	if err != nil {
-		t.Fatal(err)
-	}
-	namespaced, err := manifests.RenderNamespaced()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kube, err := kubernetes.NewForConfig(cluster.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
 	id := strings.ToLower(rand.String(5))
 	other := "other-" + id // a namespace outside the install
-	for _, ns := range []string{"staging", "production", other} {
-		_, err := kube.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
-	for _, objs := range [][]*unstructured.Unstructured{base, namespaced} {
-		if err := manifests.Install(t.Context(), cluster.Config, objs, manifests.DefaultInstallOptions()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	kube := adminCreatesNamespaces(t, "staging", "production", other)
+	installManifests(t, manifests.Render, manifests.RenderNamespaced)
 	kubeconfig := serviceAccountKubeconfig(t, "ferry-system", "ferry")
 	saConfig, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -29,13 +30,7 @@ import (
 // it syncs examples/gceme. Then, with the namespace-restricted overlay applied, an environment
 // that asks for a ClusterRoleBinding is refused, and the log says why.
 func TestAgentWithTheRightsOfItsManifests(t *testing.T) {
-	objs, err := manifests.Render()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := manifests.Install(t.Context(), cluster.Config, objs, manifests.DefaultInstallOptions()); err != nil {
-		t.Fatal(err)
-	}
+	installManifests(t, manifests.Render)
 	kubeconfig := serviceAccountKubeconfig(t, "ferry-system", "ferry")
 
 	id := strings.ToLower(rand.String(5))
@@ -47,23 +42,8 @@ func TestAgentWithTheRightsOfItsManifests(t *testing.T) {
 	logs := runAgent(t, kubeconfig, srv.RepoURL("config"), "staging")
 	waitLog(t, logs, map[string]any{"msg": "sync finished", "env": "staging", "result": "applied", "health": "Healthy"})
 
-	namespaced, err := manifests.RenderNamespaced()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kube, err := kubernetes.NewForConfig(cluster.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ns := range []string{"staging", "production"} { // the restricted install's namespaces exist first
-		_, err := kube.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
-	if err := manifests.Install(t.Context(), cluster.Config, namespaced, manifests.DefaultInstallOptions()); err != nil {
-		t.Fatal(err)
-	}
+	kube := adminCreatesNamespaces(t, "staging", "production") // the restricted install's namespaces exist first
+	installManifests(t, manifests.RenderNamespaced)
 	restricted := map[string]string{
 		"ferry.yaml":             "apiVersion: ferry.dev/v1alpha1\nkind: Pipeline\nenvironments:\n- name: restricted\n  path: env\n  namespace: production\n  clusterScoped: [ClusterRoleBinding]\n",
 		"env/kustomization.yaml": "resources:\n- probe.yaml\n- admin.yaml\n",
@@ -88,6 +68,37 @@ func TestAgentWithTheRightsOfItsManifests(t *testing.T) {
 
 // serviceAccountKubeconfig mints a token for namespace/name with the TokenRequest API and writes
 // a kubeconfig holding only that token, and returns its path.
+// installManifests installs, as an administrator, what each of renders renders, in order.
+func installManifests(t *testing.T, renders ...func() ([]*unstructured.Unstructured, error)) {
+	t.Helper()
+	for _, r := range renders {
+		objs, err := r()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := manifests.Install(t.Context(), cluster.Config, objs, manifests.DefaultInstallOptions()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// adminCreatesNamespaces creates the namespaces that do not exist yet and returns the
+// administrator's client that did.
+func adminCreatesNamespaces(t *testing.T, names ...string) kubernetes.Interface {
+	t.Helper()
+	kube, err := kubernetes.NewForConfig(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range names {
+		_, err := kube.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	return kube
+}
+
 func serviceAccountKubeconfig(t *testing.T, namespace, name string) string {
 	t.Helper()
 	kube, err := kubernetes.NewForConfig(cluster.Config)
