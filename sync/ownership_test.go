@@ -242,3 +242,37 @@ func assertLabelled(t *testing.T, f *fixture, name, value, env string) {
 		t.Errorf("%s: data %v, labels %v; want %q labelled for %s", name, cm.Data, cm.Labels, value, env)
 	}
 }
+
+// TestPruneDeletesOnlyTheObjectItRead: an object ferry read for pruning, then deleted and
+// re-created by someone (same name, same labels, another UID) before ferry's delete, is not
+// deleted; the prune fails naming it, so that the inventory keeps it for the next sync.
+func TestPruneDeletesOnlyTheObjectItRead(t *testing.T) {
+	f := newFixture(t, false)
+	f.write(map[string]string{"config.yaml": configMap("config", "one")})
+	f.mustSync("rev1")
+	e := Entry{ObjectID: ObjectID{Kind: "ConfigMap", Namespace: f.env.Namespace, Name: "config"}, Version: "v1"}
+	res, err := f.syncer.metaResource(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := res.Get(t.Context(), "config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cms := f.kube.CoreV1().ConfigMaps(f.env.Namespace)
+	if err := cms.Delete(t.Context(), "config", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	again := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "config", Namespace: f.env.Namespace, Labels: read.Labels}, Data: map[string]string{"key": "someone's"}}
+	if _, err := cms.Create(t.Context(), again, metav1.CreateOptions{FieldManager: "kubectl-create"}); err != nil {
+		t.Fatal(err)
+	}
+	action, err := deleteExactly(t.Context(), res, e, read)
+	if err == nil || action != "" || !strings.Contains(err.Error(), "ConfigMap "+f.env.Namespace+"/config: changed while being pruned") {
+		t.Fatalf("delete of a replaced object: %q, %v; want a refusal naming it", action, err)
+	}
+	live, err := cms.Get(t.Context(), "config", metav1.GetOptions{})
+	if err != nil || live.UID == read.UID || live.Data["key"] != "someone's" {
+		t.Errorf("the re-created object was not kept: %v %v", live, err)
+	}
+}

@@ -2,20 +2,20 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
-	"github.com/fluxcd/pkg/ssa"
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/metadata"
 
 	"github.com/ferry-cd/ferry/environments"
-	"github.com/ferry-cd/ferry/render"
 )
 
-// prune deletes the objects that left env's overlay. ssa reads each one first and deletes it
-// only if it still carries both of ferry's labels for env and is not annotated
+// prune deletes the objects that left env's overlay: deleteOwned reads each one first and
+// deletes it only if it still carries both of ferry's labels for env and is not annotated
 // ferry.dev/prune: disabled; others are reported as skipped. Nothing is pruned when the
 // environment sets prune: false.
 func (s *Syncer) prune(ctx context.Context, env *environments.Environment, removed Inventory) (ChangeSet, error) {
@@ -32,32 +32,72 @@ func (s *Syncer) prune(ctx context.Context, env *environments.Environment, remov
 	return s.deleteOwned(ctx, env.Name, removed)
 }
 
-// deleteOwned deletes the objects of entries that still carry both of ferry's labels for env
-// and are not annotated ferry.dev/prune: disabled (ssa reads each one first); the others are
-// reported as skipped.
+// deleteOwned deletes, Options.Concurrency at a time, the objects of entries that still carry
+// both of ferry's labels for env and are not annotated ferry.dev/prune: disabled; the others are
+// reported as skipped, and those already gone are left out. Each delete is conditional on the
+// UID and resourceVersion just read, so that an object re-created or relabelled in between is
+// not deleted: that fails the prune (naming the object), and the inventory keeps it for the
+// next sync to decide again.
 func (s *Syncer) deleteOwned(ctx context.Context, env string, entries Inventory) (ChangeSet, error) {
-	objs := make([]*unstructured.Unstructured, 0, len(entries))
-	for _, e := range entries {
-		objs = append(objs, stub(e))
+	actions := make([]Action, len(entries))
+	errs := make([]error, len(entries))
+	var g errgroup.Group
+	g.SetLimit(s.opts.Concurrency)
+	for i, e := range entries {
+		g.Go(func() error {
+			actions[i], errs[i] = s.deleteIfOwned(ctx, env, e)
+			return nil
+		})
 	}
-	cs, err := s.mgr.DeleteAll(ctx, objs, ssa.DeleteOptions{
-		PropagationPolicy: metav1.DeletePropagationBackground,
-		Inclusions:        map[string]string{render.ManagedByLabel: render.ManagedByValue, render.EnvironmentLabel: env},
-		Exclusions:        map[string]string{PruneAnnotation: "disabled"},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+	_ = g.Wait()
+	var out ChangeSet
+	for i, a := range actions {
+		if a != "" {
+			out = append(out, Change{Object: entries[i].ObjectID, Action: a})
+		}
 	}
-	return fromSSA(cs), nil
+	if err := errors.Join(errs...); err != nil {
+		return out, fmt.Errorf("prune: %w", err)
+	}
+	return out, nil
 }
 
-// stub returns an object with only the kind, namespace and name of e.
-func stub(e Entry) *unstructured.Unstructured {
-	o := &unstructured.Unstructured{}
-	o.SetGroupVersionKind(e.GroupVersionKind())
-	o.SetNamespace(e.Namespace)
-	o.SetName(e.Name)
-	return o
+// deleteIfOwned deletes e's object if it is env's and not protected from pruning: Pruned,
+// Skipped, or "" when it is gone already.
+func (s *Syncer) deleteIfOwned(ctx context.Context, env string, e Entry) (Action, error) {
+	res, err := s.metaResource(e)
+	if res == nil || err != nil {
+		return "", err
+	}
+	live, err := res.Get(ctx, e.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", e.ObjectID, err)
+	}
+	if !ownedBy(live.Labels, env) || live.Annotations[PruneAnnotation] == "disabled" {
+		return Skipped, nil
+	}
+	return deleteExactly(ctx, res, e, live)
+}
+
+// deleteExactly deletes e's object if it is still live: the same UID and resourceVersion.
+func deleteExactly(ctx context.Context, res metadata.ResourceInterface, e Entry, live *metav1.PartialObjectMetadata) (Action, error) {
+	background := metav1.DeletePropagationBackground
+	err := res.Delete(ctx, e.Name, metav1.DeleteOptions{
+		Preconditions:     &metav1.Preconditions{UID: &live.UID, ResourceVersion: &live.ResourceVersion},
+		PropagationPolicy: &background,
+	})
+	switch {
+	case err == nil:
+		return Pruned, nil
+	case apierrors.IsNotFound(err):
+		return "", nil
+	case apierrors.IsConflict(err):
+		return "", fmt.Errorf("%s: changed while being pruned (re-created or relabelled); not deleted, decided again at the next sync", e.ObjectID)
+	}
+	return "", fmt.Errorf("%s: delete: %w", e.ObjectID, err)
 }
 
 // PruneEnvironment removes what ferry applied for env, an environment it no longer syncs
@@ -97,7 +137,7 @@ func (s *Syncer) PruneEnvironment(ctx context.Context, env string, dryRun bool) 
 	if dryRun {
 		return plan, nil
 	}
-	// ssa checks the labels again right before each delete.
+	// deleteOwned checks the labels again right before each delete.
 	done, err := s.deleteOwned(ctx, env, present)
 	if err != nil {
 		return done, err
@@ -107,19 +147,11 @@ func (s *Syncer) PruneEnvironment(ctx context.Context, env string, dryRun bool) 
 
 // liveMetadata reads the metadata of e's object; nil when it, or its kind, no longer exists.
 func (s *Syncer) liveMetadata(ctx context.Context, e Entry) (*metav1.PartialObjectMetadata, error) {
-	mapping, err := s.mapper.RESTMapping(e.GroupVersionKind().GroupKind(), e.Version)
-	if meta.IsNoMatchError(err) {
-		return nil, nil
+	res, err := s.metaResource(e)
+	if res == nil || err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.ObjectID, err)
-	}
-	var obj *metav1.PartialObjectMetadata
-	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-		obj, err = s.meta.Resource(mapping.Resource).Namespace(e.Namespace).Get(ctx, e.Name, metav1.GetOptions{})
-	} else {
-		obj, err = s.meta.Resource(mapping.Resource).Get(ctx, e.Name, metav1.GetOptions{})
-	}
+	obj, err := res.Get(ctx, e.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -127,4 +159,20 @@ func (s *Syncer) liveMetadata(ctx context.Context, e Entry) (*metav1.PartialObje
 		return nil, fmt.Errorf("%s: %w", e.ObjectID, err)
 	}
 	return obj, nil
+}
+
+// metaResource returns the metadata client of e's kind, in e's namespace for a namespaced
+// kind; nil when the cluster no longer serves the kind.
+func (s *Syncer) metaResource(e Entry) (metadata.ResourceInterface, error) {
+	mapping, err := s.mapper.RESTMapping(e.GroupVersionKind().GroupKind(), e.Version)
+	if meta.IsNoMatchError(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.ObjectID, err)
+	}
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		return s.meta.Resource(mapping.Resource).Namespace(e.Namespace), nil
+	}
+	return s.meta.Resource(mapping.Resource), nil
 }
