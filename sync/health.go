@@ -39,6 +39,9 @@ func (s *Syncer) health(ctx context.Context, st *State, applied []*unstructured.
 		health = Degraded
 		err = &Error{Phase: PhaseHealth, Err: err}
 	}
+	if st.Health == health {
+		return health, err // recorded already (a change to a healthy environment stayed healthy)
+	}
 	st.Health = health
 	if saveErr := s.state.Save(ctx, st); saveErr != nil && err == nil {
 		err = &Error{Phase: PhaseState, Err: saveErr}

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +144,33 @@ func TestOneChangedObjectRequests(t *testing.T) {
 	st, err := f.syncer.State().Load(t.Context(), f.env.Name)
 	if err != nil || st.Health != Healthy || st.AppliedRevision != "rev2" {
 		t.Errorf("state after the change: health %q, revision %q, err %v", st.Health, st.AppliedRevision, err)
+	}
+}
+
+// TestChangedDeploymentRequests: a new image in a Deployment of a healthy environment costs
+// the same five requests plus the health wait's reads; the state is written once, since the
+// environment was healthy and stays so.
+func TestChangedDeploymentRequests(t *testing.T) {
+	f := newFixture(t, true)
+	files := gceLike()
+	f.write(files)
+	f.mustSync("rev1")
+	f.waitVouched()
+
+	files["deployment.yaml"] = strings.Replace(deploymentYAML("web", 1), "gceme:1.0.0", "gceme:2.0.0", 1)
+	f.write(files)
+	f.counter.Reset()
+	rep := f.mustSync("rev2")
+	if got := rep.ChangeSet.Changed().String(); !strings.Contains(got, "Deployment") || rep.ChangeSet.Count(Configured) != 1 {
+		t.Errorf("changes: %s", got)
+	}
+	calls := f.counter.Calls()
+	t.Logf("one changed Deployment:\n%s", strings.Join(calls, "\n"))
+	// The apply: up to the state write; then the health wait's reads (kstatus lists the
+	// Deployments, ReplicaSets and Pods of the namespace per poll), and no second state write.
+	applied := slices.IndexFunc(calls, func(c string) bool { return strings.HasPrefix(c, "PUT ") })
+	if applied < 0 || applied+1 > 5 || f.counter.Writes() != 2 || rep.Health != Healthy {
+		t.Errorf("one changed Deployment: apply in %d requests, %d writes in all, health %s; want at most 5, and 2 writes (it, the state)", applied+1, f.counter.Writes(), rep.Health)
 	}
 }
 
