@@ -41,7 +41,7 @@ dev-up: controlplane build
 	bin/ferry dev up --workloads
 
 ## bench: ferry against kubectl, Flux-style ssa and kustomize on one local control plane; prints
-## one table and writes it to _artifacts/bench.md (about 25-30 min; not part of make test)
+## one table and writes it to _artifacts/bench.md (about 35 min; not part of make test)
 bench: controlplane build
 	FERRY_BENCH=1 FERRY_BIN=$(CURDIR)/bin/ferry $(GO) test -count=1 -v -run '^TestBench$$' -timeout 90m ./bench/
 
