@@ -117,19 +117,25 @@ func TestChangedObjectConfiguredAndRemovedObjectPruned(t *testing.T) {
 	}
 }
 
-// TestOneChangedObjectRequests is issue 9's budget: one changed ConfigMap costs at most 5
-// requests (state read, ssa's read, dry-run and apply, state write) and exactly one write to it.
-func TestOneChangedObjectRequests(t *testing.T) {
-	f := newFixture(t, true)
+// syncOneChange syncs gceLike at rev1, waits until the drift watch vouches for it, then
+// replaces one file and syncs rev2 with the request counter reset: rev2's report.
+func (f *fixture) syncOneChange(file, content string) *Report {
+	f.t.Helper()
 	files := gceLike()
 	f.write(files)
 	f.mustSync("rev1")
 	f.waitVouched()
-
-	files["config.yaml"] = configMap("config", "two")
+	files[file] = content
 	f.write(files)
 	f.counter.Reset()
-	rep := f.mustSync("rev2")
+	return f.mustSync("rev2")
+}
+
+// TestOneChangedObjectRequests is issue 9's budget: one changed ConfigMap costs at most 5
+// requests (state read, ssa's read, dry-run and apply, state write) and exactly one write to it.
+func TestOneChangedObjectRequests(t *testing.T) {
+	f := newFixture(t, true)
+	rep := f.syncOneChange("config.yaml", configMap("config", "two"))
 	want := ChangeSet{{Object: ObjectID{Kind: "ConfigMap", Namespace: f.env.Namespace, Name: "config"}, Action: Configured}}
 	if got := rep.ChangeSet.Changed(); got.String() != want.String() {
 		t.Errorf("changes (-want +got):\n-%s\n+%s", want, got)
@@ -152,15 +158,7 @@ func TestOneChangedObjectRequests(t *testing.T) {
 // environment was healthy and stays so.
 func TestChangedDeploymentRequests(t *testing.T) {
 	f := newFixture(t, true)
-	files := gceLike()
-	f.write(files)
-	f.mustSync("rev1")
-	f.waitVouched()
-
-	files["deployment.yaml"] = strings.Replace(deploymentYAML("web", 1), "gceme:1.0.0", "gceme:2.0.0", 1)
-	f.write(files)
-	f.counter.Reset()
-	rep := f.mustSync("rev2")
+	rep := f.syncOneChange("deployment.yaml", strings.Replace(deploymentYAML("web", 1), "gceme:1.0.0", "gceme:2.0.0", 1))
 	if got := rep.ChangeSet.Changed().String(); !strings.Contains(got, "Deployment") || rep.ChangeSet.Count(Configured) != 1 {
 		t.Errorf("changes: %s", got)
 	}
