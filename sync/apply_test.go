@@ -63,11 +63,16 @@ spec:
 	}
 }
 
-// denyPolicy makes the API server reject ConfigMaps named "rejected" in namespace ns, with a
+// denyPolicy makes the API server reject creates and updates of ConfigMaps named "rejected" in
+// the environment's namespace (with deletes true: their deletes instead), with a
 // ValidatingAdmissionPolicy and its binding. It waits until the policy is in force.
-func denyPolicy(t *testing.T, f *fixture) (remove func()) {
+func denyPolicy(t *testing.T, f *fixture, deletes bool) (remove func()) {
 	t.Helper()
 	name := "deny-" + f.env.Name
+	operations, subject := `["CREATE", "UPDATE"]`, "object"
+	if deletes {
+		operations, subject = `["DELETE"]`, "oldObject"
+	}
 	policy := fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
 metadata: {name: %[1]s}
@@ -77,10 +82,10 @@ spec:
     resourceRules:
     - apiGroups: [""]
       apiVersions: ["v1"]
-      operations: ["CREATE", "UPDATE"]
+      operations: %[3]s
       resources: ["configmaps"]
   validations:
-  - expression: "object.metadata.name != 'rejected'"
+  - expression: "%[4]s.metadata.name != 'rejected'"
     message: "ConfigMaps named rejected are refused by policy %[1]s"
 ---
 apiVersion: admissionregistration.k8s.io/v1
@@ -92,7 +97,7 @@ spec:
   matchResources:
     namespaceSelector:
       matchLabels: {kubernetes.io/metadata.name: %[2]s}
-`, name, f.env.Namespace)
+`, name, f.env.Namespace, operations, subject)
 	dyn, err := dynamic.NewForConfig(cluster.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -110,10 +115,17 @@ spec:
 			t.Fatal(err)
 		}
 	}
-	// Policies take effect asynchronously: probe with a dry-run create until it is refused.
+	// Policies take effect asynchronously: probe with a dry-run create (or delete of the
+	// existing object) until it is refused.
 	probe := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "rejected", Namespace: f.env.Namespace}}
 	err = wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		_, err := f.kube.CoreV1().ConfigMaps(f.env.Namespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		cms := f.kube.CoreV1().ConfigMaps(f.env.Namespace)
+		var err error
+		if deletes {
+			err = cms.Delete(ctx, "rejected", metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+		} else {
+			_, err = cms.Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		}
 		return apierrors.IsInvalid(err) || apierrors.IsForbidden(err), nil
 	})
 	if err != nil {
@@ -136,7 +148,7 @@ func TestFailedApplyPrunesNothingAndKeepsInventory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	removePolicy := denyPolicy(t, f)
+	removePolicy := denyPolicy(t, f, false)
 
 	// rev2 drops "old" and adds an object the API server refuses.
 	f.write(map[string]string{"config.yaml": configMap("config", "two"), "rejected.yaml": configMap("rejected", "no")})
@@ -173,6 +185,42 @@ func TestFailedApplyPrunesNothingAndKeepsInventory(t *testing.T) {
 	}
 	if _, err := f.kube.CoreV1().ConfigMaps(f.env.Namespace).Get(t.Context(), "rejected", metav1.GetOptions{}); err != nil {
 		t.Errorf("rejected not created after convergence: %v", err)
+	}
+}
+
+// TestFailedPruneIsRetriedWithTheSameRender: a prune the API server refuses fails the sync in
+// the prune phase and keeps the object in the inventory; a later sync of the same revision
+// (nothing to apply, the drift watch vouching for the rest) still prunes it.
+func TestFailedPruneIsRetriedWithTheSameRender(t *testing.T) {
+	f := newFixture(t, true)
+	f.write(map[string]string{"config.yaml": configMap("config", "one"), "rejected.yaml": configMap("rejected", "x")})
+	f.mustSync("rev1")
+	removePolicy := denyPolicy(t, f, true)
+
+	f.write(map[string]string{"config.yaml": configMap("config", "one")})
+	_, err := f.sync("rev2")
+	var serr *Error
+	if !errors.As(err, &serr) || serr.Phase != PhasePrune || !strings.Contains(err.Error(), "rejected") {
+		t.Fatalf("sync whose prune is refused: %v, want a prune error naming the ConfigMap", err)
+	}
+	st, err := f.syncer.state.Load(t.Context(), f.env.Name)
+	if err != nil || !strings.Contains(fmt.Sprint(st.Inventory), "rejected") {
+		t.Fatalf("inventory after the refused prune: %v %v, want it to keep rejected", st.Inventory, err)
+	}
+	f.waitVouched()
+	removePolicy()
+	err = wait.PollUntilContextTimeout(t.Context(), 500*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		rep, err := f.sync("rev2")
+		if err != nil {
+			return false, nil
+		}
+		return rep.ChangeSet.Count(Pruned) == 1, nil
+	})
+	if err != nil {
+		t.Fatalf("the same revision never pruned rejected after the policy went: %v", err)
+	}
+	if _, err := f.kube.CoreV1().ConfigMaps(f.env.Namespace).Get(t.Context(), "rejected", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("rejected still exists: %v", err)
 	}
 }
 

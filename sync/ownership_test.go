@@ -268,7 +268,7 @@ func TestPruneDeletesOnlyTheObjectItRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	action, err := deleteExactly(t.Context(), res, e, read)
-	if err == nil || action != "" || !strings.Contains(err.Error(), "ConfigMap "+f.env.Namespace+"/config: changed while being pruned") {
+	if err == nil || action != "" || !strings.Contains(err.Error(), "ConfigMap "+f.env.Namespace+"/config: re-created while being pruned") {
 		t.Fatalf("delete of a replaced object: %q, %v; want a refusal naming it", action, err)
 	}
 	live, err := cms.Get(t.Context(), "config", metav1.GetOptions{})

@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/metadata"
+
+	"github.com/fluxcd/pkg/ssa"
 
 	"github.com/ferry-cd/ferry/environments"
 )
@@ -32,34 +37,68 @@ func (s *Syncer) prune(ctx context.Context, env *environments.Environment, remov
 	return s.deleteOwned(ctx, env.Name, removed)
 }
 
-// deleteOwned deletes, Options.Concurrency at a time, the objects of entries that still carry
-// both of ferry's labels for env and are not annotated ferry.dev/prune: disabled; the others are
-// reported as skipped, and those already gone are left out. Each delete is conditional on the
-// UID and resourceVersion just read, so that an object re-created or relabelled in between is
-// not deleted: that fails the prune (naming the object), and the inventory keeps it for the
-// next sync to decide again.
+// deleteOwned deletes the objects of entries that still carry both of ferry's labels for env
+// and are not marked ferry.dev/prune: disabled; the others are reported as skipped, and those
+// already gone are left out. Kinds go in the reverse of apply order, as ssa's DeleteAll does
+// (webhook configurations first; Namespaces and CRDs last), the objects of one kind
+// Options.Concurrency at a time. Each delete is conditional on the UID just read, so that an
+// object re-created in between is not deleted: that fails the prune (naming the object), and
+// the inventory keeps it for the next sync to decide again.
 func (s *Syncer) deleteOwned(ctx context.Context, env string, entries Inventory) (ChangeSet, error) {
-	actions := make([]Action, len(entries))
-	errs := make([]error, len(entries))
-	var g errgroup.Group
-	g.SetLimit(s.opts.Concurrency)
-	for i, e := range entries {
-		g.Go(func() error {
-			actions[i], errs[i] = s.deleteIfOwned(ctx, env, e)
-			return nil
-		})
-	}
-	_ = g.Wait()
 	var out ChangeSet
-	for i, a := range actions {
-		if a != "" {
-			out = append(out, Change{Object: entries[i].ObjectID, Action: a})
+	var errs []error
+	for _, wave := range deleteWaves(entries) {
+		actions := make([]Action, len(wave))
+		waveErrs := make([]error, len(wave))
+		var g errgroup.Group
+		g.SetLimit(s.opts.Concurrency)
+		for i, e := range wave {
+			g.Go(func() error {
+				actions[i], waveErrs[i] = s.deleteIfOwned(ctx, env, e)
+				return nil
+			})
 		}
+		_ = g.Wait()
+		for i, a := range actions {
+			if a != "" {
+				out = append(out, Change{Object: wave[i].ObjectID, Action: a})
+			}
+		}
+		errs = append(errs, waveErrs...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return out, fmt.Errorf("prune: %w", err)
 	}
 	return out, nil
+}
+
+// deleteWaves orders entries as ssa deletes (the reverse of its apply order) and splits them
+// into one wave per kind.
+func deleteWaves(entries Inventory) [][]Entry {
+	objs := make([]*unstructured.Unstructured, len(entries))
+	byObj := make(map[*unstructured.Unstructured]Entry, len(entries))
+	for i, e := range entries {
+		o := &unstructured.Unstructured{}
+		o.SetGroupVersionKind(e.GroupVersionKind())
+		o.SetNamespace(e.Namespace)
+		o.SetName(e.Name)
+		objs[i], byObj[o] = o, e
+	}
+	sort.Sort(sort.Reverse(ssa.SortableUnstructureds(objs)))
+	var waves [][]Entry
+	for i, o := range objs {
+		if i == 0 || o.GroupVersionKind().GroupKind() != objs[i-1].GroupVersionKind().GroupKind() {
+			waves = append(waves, nil)
+		}
+		waves[len(waves)-1] = append(waves[len(waves)-1], byObj[o])
+	}
+	return waves
+}
+
+// pruneDisabled reports whether labels or annotations hold ferry.dev/prune: disabled (in any
+// case, as ssa and Flux read it).
+func pruneDisabled(labels, annotations map[string]string) bool {
+	return strings.EqualFold(labels[PruneAnnotation], "disabled") || strings.EqualFold(annotations[PruneAnnotation], "disabled")
 }
 
 // deleteIfOwned deletes e's object if it is env's and not protected from pruning: Pruned,
@@ -76,17 +115,19 @@ func (s *Syncer) deleteIfOwned(ctx context.Context, env string, e Entry) (Action
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", e.ObjectID, err)
 	}
-	if !ownedBy(live.Labels, env) || live.Annotations[PruneAnnotation] == "disabled" {
+	if !ownedBy(live.Labels, env) || pruneDisabled(live.Labels, live.Annotations) {
 		return Skipped, nil
 	}
 	return deleteExactly(ctx, res, e, live)
 }
 
-// deleteExactly deletes e's object if it is still live: the same UID and resourceVersion.
+// deleteExactly deletes e's object if it is still the one read as live (the same UID). The
+// resourceVersion is not a precondition: a controller's status update in between must not
+// fail the prune.
 func deleteExactly(ctx context.Context, res metadata.ResourceInterface, e Entry, live *metav1.PartialObjectMetadata) (Action, error) {
 	background := metav1.DeletePropagationBackground
 	err := res.Delete(ctx, e.Name, metav1.DeleteOptions{
-		Preconditions:     &metav1.Preconditions{UID: &live.UID, ResourceVersion: &live.ResourceVersion},
+		Preconditions:     &metav1.Preconditions{UID: &live.UID},
 		PropagationPolicy: &background,
 	})
 	switch {
@@ -95,7 +136,7 @@ func deleteExactly(ctx context.Context, res metadata.ResourceInterface, e Entry,
 	case apierrors.IsNotFound(err):
 		return "", nil
 	case apierrors.IsConflict(err):
-		return "", fmt.Errorf("%s: changed while being pruned (re-created or relabelled); not deleted, decided again at the next sync", e.ObjectID)
+		return "", fmt.Errorf("%s: re-created while being pruned; not deleted, decided again at the next sync", e.ObjectID)
 	}
 	return "", fmt.Errorf("%s: delete: %w", e.ObjectID, err)
 }
@@ -129,7 +170,7 @@ func (s *Syncer) PruneEnvironment(ctx context.Context, env string, dryRun bool) 
 		}
 		present = append(present, e)
 		action := Pruned
-		if !ownedBy(live.Labels, env) || live.Annotations[PruneAnnotation] == "disabled" {
+		if !ownedBy(live.Labels, env) || pruneDisabled(live.Labels, live.Annotations) {
 			action = Skipped
 		}
 		plan = append(plan, Change{Object: e.ObjectID, Action: action})
@@ -162,9 +203,14 @@ func (s *Syncer) liveMetadata(ctx context.Context, e Entry) (*metav1.PartialObje
 }
 
 // metaResource returns the metadata client of e's kind, in e's namespace for a namespaced
-// kind; nil when the cluster no longer serves the kind.
+// kind, at e's version or, when the cluster no longer serves that one, at its preferred
+// version (metadata is the same in every version); nil when it no longer serves the kind.
 func (s *Syncer) metaResource(e Entry) (metadata.ResourceInterface, error) {
-	mapping, err := s.mapper.RESTMapping(e.GroupVersionKind().GroupKind(), e.Version)
+	gk := e.GroupVersionKind().GroupKind()
+	mapping, err := s.mapper.RESTMapping(gk, e.Version)
+	if meta.IsNoMatchError(err) {
+		mapping, err = s.mapper.RESTMapping(gk)
+	}
 	if meta.IsNoMatchError(err) {
 		return nil, nil
 	}

@@ -70,7 +70,10 @@ func (s *Syncer) Apply(ctx context.Context, env *environments.Environment, res r
 		return rep, &Error{Phase: PhaseRender, Err: err}
 	}
 	toApply, unchanged := s.plan(env.Name, st, inv, res)
-	sameRender := st.AppliedDigest == res.Digest && st.AppliedRevision == revision && len(st.Pending) == 0
+	// The same render, fully applied: nothing pending, and nothing left over from a prune
+	// that failed (the inventory keeps such objects until they are pruned).
+	sameRender := st.AppliedDigest == res.Digest && st.AppliedRevision == revision && len(st.Pending) == 0 &&
+		len(Removed(st.Inventory, inv)) == 0
 	if len(toApply) == 0 && sameRender {
 		rep.NoOp, rep.ChangeSet, rep.Health, rep.Duration = true, unchanged, st.Health, time.Since(start)
 		return rep, nil

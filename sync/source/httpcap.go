@@ -24,9 +24,11 @@ var ErrAdvertisementTooLarge = fmt.Errorf("the server advertised more than %d Mi
 var installHTTP gosync.Once
 
 // installCappedHTTP makes go-git's http and https transports read ref advertisements through
-// capAdvertisement. go-git chooses transports per protocol for the whole process; ferry's
-// remotes set no per-endpoint TLS or proxy options, which would need go-git's own
-// *http.Transport (the environment's proxy settings still apply, through the default one).
+// capAdvertisement. go-git chooses transports per protocol for the whole process. The
+// environment's proxy settings and CA files still apply, through http.DefaultTransport; but
+// per-endpoint options (a client certificate, a CA bundle, InsecureSkipTLS or a proxy in
+// go-git's options), which ferry never sets, would make go-git refuse the wrapped transport
+// with an error naming its type: whoever adds one must cap the advertisement another way.
 func installCappedHTTP() {
 	installHTTP.Do(func() {
 		c := githttp.NewClient(&http.Client{Transport: capAdvertisement{next: http.DefaultTransport}})
