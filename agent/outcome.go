@@ -31,7 +31,7 @@ func (w *worker) apply(env *environments.Environment, res render.Result, revisio
 	rep, err := syncer.Apply(w.t.ctx, env, res, revision)
 	if err != nil {
 		w.fail(revision, err)
-		return true // it may have written some
+		return false
 	}
 	if rep.NoOp {
 		w.finish(rep, nil)

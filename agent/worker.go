@@ -141,9 +141,42 @@ func (w *worker) syncOnce(reason string) {
 // The Go runtime keeps freed heap up to the goal its last collection set, and a render or an
 // apply of thousands of objects sets it at hundreds of MiB; an idle agent allocates almost
 // nothing, so no collection lowers it until the runtime's two-minute forced one, and the
-// scavenger returns it slowly after that. One forced collection here (tens of milliseconds at
-// 10,000 objects, after a sync that did real work) keeps the idle agent at its live heap.
-func releaseMemory() { debug.FreeOSMemory() }
+// scavenger returns it slowly after that. One forced collection (tens of milliseconds at
+// 10,000 objects) keeps the idle agent at its live heap. It runs at most once per
+// releaseInterval: a call within the interval is folded into one at its end, so that syncs in
+// quick succession (drift fought over by another controller) do not each force a collection.
+func releaseMemory() { memory.release(time.Now()) }
+
+const releaseInterval = 30 * time.Second
+
+var memory = &releaser{free: debug.FreeOSMemory}
+
+type releaser struct {
+	free func()
+
+	mu        gosync.Mutex
+	last      time.Time
+	scheduled bool
+}
+
+func (r *releaser) release(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	wait := r.last.Add(releaseInterval).Sub(now)
+	switch {
+	case wait <= 0:
+		r.last = now
+		r.free()
+	case !r.scheduled:
+		r.scheduled = true
+		time.AfterFunc(wait, func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.scheduled, r.last = false, time.Now()
+			r.free()
+		})
+	}
+}
 
 var errPreempted = errors.New("a newer revision arrived")
 
