@@ -38,10 +38,11 @@ func promotionBody(ctx context.Context, repo *Repo, to *environments.Environment
 	}
 	b.WriteString("\n### Source environment\n\n")
 	b.WriteString(sourceLine(from, src))
-	diff, err := renderedDiff(ctx, repo, to, res.Commit)
+	diff, warnings, err := renderedDiff(ctx, repo, to, res.Commit)
 	if err != nil {
 		return "", err
 	}
+	b.WriteString(warnings)
 	fmt.Fprintf(&b, "\n### Rendered diff of %s (base %s → this branch)\n\n", to.Name, repo.Base()[:7])
 	if diff == "" {
 		b.WriteString("The rendered objects do not change.\n")
@@ -70,43 +71,45 @@ func sourceLine(from string, src *SourceHealth) string {
 	return line + ".\n"
 }
 
-// renderedDiff renders env at the base and at commit and diffs the two outputs.
-func renderedDiff(ctx context.Context, repo *Repo, env *environments.Environment, commit string) (string, error) {
-	before, err := renderAt(ctx, repo, env, repo.Base())
+// renderedDiff renders env at the base and at commit and diffs the two outputs; warnings says
+// what deleting each Namespace or CRD that leaves the render would take with it.
+func renderedDiff(ctx context.Context, repo *Repo, env *environments.Environment, commit string) (diff, warnings string, err error) {
+	before, beforeObjs, err := renderAt(ctx, repo, env, repo.Base())
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	after, err := renderAt(ctx, repo, env, commit)
+	after, afterObjs, err := renderAt(ctx, repo, env, commit)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+	diff, err = difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
 		A: difflib.SplitLines(before), B: difflib.SplitLines(after),
 		FromFile: env.Name + "@" + repo.Base()[:7], ToFile: env.Name + "@" + commit[:7], Context: 3,
 	})
+	return diff, cascadeWarnings(env, beforeObjs, afterObjs), err
 }
 
-// renderAt renders env at a commit, with every Secret value masked.
-func renderAt(ctx context.Context, repo *Repo, env *environments.Environment, sha string) (string, error) {
+// renderAt renders env at a commit, with every Secret value masked, as YAML and as objects.
+func renderAt(ctx context.Context, repo *Repo, env *environments.Environment, sha string) (string, []*unstructured.Unstructured, error) {
 	tree, err := repo.TreeAt(sha)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	res, err := render.Render(ctx, tree, env)
 	if err != nil {
-		return "", fmt.Errorf("render %s at %s: %w", env.Name, sha[:7], err)
+		return "", nil, fmt.Errorf("render %s at %s: %w", env.Name, sha[:7], err)
 	}
 	var b strings.Builder
 	for _, o := range res.Objects {
 		o = maskSecret(o)
 		data, err := yaml.Marshal(o.Object)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		b.WriteString("---\n")
 		b.Write(data)
 	}
-	return b.String(), nil
+	return b.String(), res.Objects, nil
 }
 
 // maskSecret returns a copy of a Secret with its values replaced by "***", or o itself.

@@ -15,12 +15,17 @@ const (
 	Unchanged  Action = "unchanged"
 	Pruned     Action = "pruned"
 	Skipped    Action = "skipped"
+	// Terminating is a pruned object that a finalizer still holds: deleted, not yet gone.
+	Terminating Action = "terminating"
 )
 
 // Change is one object's action.
 type Change struct {
 	Object ObjectID
 	Action Action
+	// Reason says why, where the action needs one: why an object that left the overlay was
+	// kept, what a pruned Namespace or CRD took with it, which finalizer holds a deletion.
+	Reason string
 }
 
 // ChangeSet lists the action a sync took on each object, in apply order then prune order.
@@ -48,13 +53,29 @@ func (cs ChangeSet) Changed() ChangeSet {
 	return out
 }
 
-// String prints one line per change, "Kind ns/name action".
+// String prints one line per change, "Kind ns/name action", followed by ": reason" when the
+// change has one.
 func (cs ChangeSet) String() string {
 	var b strings.Builder
 	for _, c := range cs {
-		fmt.Fprintf(&b, "%s %s\n", c.Object, c.Action)
+		fmt.Fprintf(&b, "%s %s", c.Object, c.Action)
+		if c.Reason != "" {
+			fmt.Fprintf(&b, ": %s", c.Reason)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// Explained returns the changes that carry a reason.
+func (cs ChangeSet) Explained() ChangeSet {
+	var out ChangeSet
+	for _, c := range cs {
+		if c.Reason != "" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Phase names the step of a sync that failed, as logged (DESIGN.md: phase=render|apply|prune|health).

@@ -28,17 +28,33 @@ const secretMask = "***"
 // that would change, its action and a unified diff; objects that would be pruned come last.
 // Nothing is written. The error names the object whose dry-run failed.
 func (s *Syncer) Diff(ctx context.Context, env *environments.Environment, res render.Result) ([]ObjectDiff, error) {
-	st, err := s.state.Load(ctx, env.Name)
+	st, err := s.loadState(ctx, env)
 	if err != nil {
 		return nil, err
 	}
 	opts := ssa.DefaultDiffOptions()
 	opts.ForceSelector = map[string]string{ForceAnnotation: "true"}
+	inv, err := NewInventory(res.Objects)
+	if err != nil {
+		return nil, err
+	}
+	suspects := changedSince(st.Inventory, inv, s.Drifted(env.Name))
 	var out []ObjectDiff
 	for _, o := range res.Objects {
 		entry, live, merged, err := s.mgr.Diff(ctx, o.DeepCopy(), opts)
 		if err != nil {
 			return nil, fmt.Errorf("%s: dry-run: %w", IDOf(o), redactSecretValues(err, res.Objects))
+		}
+		if entry.Action == ssa.UnchangedAction && suspects[IDOf(o)] {
+			// ssa compares only labels and annotations of metadata: see metadataChanged.
+			var changed bool
+			live, merged, changed, err = s.metadataChanged(ctx, o)
+			if err != nil {
+				return nil, redactSecretValues(err, res.Objects)
+			}
+			if changed {
+				entry.Action = ssa.ConfiguredAction
+			}
 		}
 		if entry.Action == ssa.UnchangedAction || entry.Action == ssa.SkippedAction {
 			continue
@@ -52,12 +68,47 @@ func (s *Syncer) Diff(ctx context.Context, env *environments.Environment, res re
 		}
 		out = append(out, ObjectDiff{Object: IDOf(o), Action: Action(entry.Action), Unified: unified})
 	}
+	pruned, err := s.diffPrune(ctx, env, st, res)
+	return append(out, pruned...), err
+}
+
+// diffPrune says what a sync would prune, as prune decides it: what the render still needs is
+// kept, and a Namespace or CRD says what its deletion would take with it, or why it would not
+// be deleted.
+func (s *Syncer) diffPrune(ctx context.Context, env *environments.Environment, st *State, res render.Result) ([]ObjectDiff, error) {
 	inv, err := NewInventory(res.Objects)
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range Removed(st.Inventory, inv) {
-		out = append(out, ObjectDiff{Object: e.ObjectID, Action: Pruned})
+	all := merge(st.Inventory, st.Pending)
+	removed := Removed(all, inv)
+	if len(removed) == 0 {
+		return nil, nil
+	}
+	var out []ObjectDiff
+	if !env.Prune {
+		for _, e := range removed {
+			out = append(out, ObjectDiff{Object: e.ObjectID, Action: Skipped, Unified: "  not pruned: prune: false\n"})
+		}
+		return out, nil
+	}
+	plan, err := s.checkCascades(ctx, env.Name, keptByRender(env.Namespace, removed, res.Objects, s.crdNames(res.Objects)), merge(all, inv))
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range plan.kept {
+		out = append(out, ObjectDiff{Object: c.Object, Action: Skipped, Unified: "  " + c.Reason + "\n"})
+	}
+	for _, e := range plan.remove {
+		d := ObjectDiff{Object: e.ObjectID, Action: Pruned}
+		if c, ok := plan.cascades[e.ObjectID]; ok {
+			d.Unified = "  " + c.String() + "\n"
+		}
+		out = append(out, d)
+	}
+	for _, c := range plan.refused {
+		out = append(out, ObjectDiff{Object: c.Object, Action: Skipped,
+			Unified: "  not pruned, the sync fails instead: " + c.String() + "\n"})
 	}
 	return out, nil
 }

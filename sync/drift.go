@@ -156,7 +156,9 @@ func (w *Watch) observe(gvk schema.GroupVersionKind, o any, deleted bool) {
 	st := w.state(env, id)
 	fields := ferryFields(obj.ManagedFields)
 	switch {
-	case deleted:
+	case deleted || obj.DeletionTimestamp != nil:
+		// Being deleted counts as deleted: an apply would find it unchanged while the API
+		// server finishes deleting it, so the next sync must read it (see mayApply).
 		st.drifted, st.seen = true, false
 	case st.expect || !st.seen:
 		st.fields, st.seen, st.expect = fields, true, false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -69,6 +70,9 @@ type liveObject struct {
 	labels map[string]string
 	// ferryFields is true when ferry's field manager owns fields of the object.
 	ferryFields bool
+	// deleting is true when the object is being deleted; finalizers hold it.
+	deleting   bool
+	finalizers []string
 }
 
 // mayApply returns why env may not apply to the existing object live, or nil when it may (see
@@ -76,6 +80,9 @@ type liveObject struct {
 func mayApply(live liveObject, env string, listed bool) error {
 	other := live.labels[render.EnvironmentLabel]
 	switch {
+	case live.deleting:
+		// An apply would find it unchanged and the API server would then finish deleting it.
+		return fmt.Errorf("is being deleted (finalizers: %s); ferry creates it again once it is gone", strings.Join(live.finalizers, ", "))
 	case ownedBy(live.labels, env):
 		return nil
 	case other != "" && other != env:
@@ -118,7 +125,7 @@ func (s *Syncer) listLive(ctx context.Context, k groupKey) (map[string]liveObjec
 	}
 	out := make(map[string]liveObject, len(list.Items))
 	for _, item := range list.Items {
-		live := liveObject{labels: item.Labels}
+		live := liveObject{labels: item.Labels, deleting: item.DeletionTimestamp != nil, finalizers: item.Finalizers}
 		for _, f := range item.ManagedFields {
 			live.ferryFields = live.ferryFields || f.Manager == FieldManager
 		}

@@ -19,22 +19,36 @@ import (
 	"github.com/ferry-cd/ferry/environments"
 )
 
-// prune deletes the objects that left env's overlay: deleteOwned reads each one first and
-// deletes it only if it still carries both of ferry's labels for env and is not annotated
-// ferry.dev/prune: disabled; others are reported as skipped. Nothing is pruned when the
-// environment sets prune: false.
-func (s *Syncer) prune(ctx context.Context, env *environments.Environment, removed Inventory) (ChangeSet, error) {
+// prune deletes the objects that left env's overlay (removed), as planPrune decides:
+// deleteOwned reads each one first and deletes it only if it still carries both of ferry's
+// labels for env and is not annotated ferry.dev/prune: disabled; others are reported as
+// skipped. Nothing is pruned when the environment sets prune: false. It returns the entries
+// to keep in the inventory and try again at the next sync (those it could not prune) with an
+// error naming them.
+func (s *Syncer) prune(ctx context.Context, env *environments.Environment, removed, ours Inventory, objs []*unstructured.Unstructured) (ChangeSet, Inventory, error) {
 	if len(removed) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if !env.Prune {
 		out := make(ChangeSet, 0, len(removed))
 		for _, e := range removed {
-			out = append(out, Change{Object: e.ObjectID, Action: Skipped})
+			out = append(out, Change{Object: e.ObjectID, Action: Skipped, Reason: "prune: false"})
 		}
-		return out, nil
+		return out, nil, nil
 	}
-	return s.deleteOwned(ctx, env.Name, removed)
+	plan, err := s.checkCascades(ctx, env.Name, keptByRender(env.Namespace, removed, objs, s.crdNames(objs)), ours)
+	if err != nil {
+		return plan.kept, removed, fmt.Errorf("prune: %w", err)
+	}
+	done, err := s.deleteOwned(ctx, env.Name, plan.remove)
+	done = append(plan.kept, withCascades(done, plan.cascades)...)
+	if err == nil && len(plan.refused) > 0 {
+		err = fmt.Errorf("prune: %w", refusal(env.Name, plan.refused))
+	}
+	if err != nil {
+		return done, append(plan.remove, plan.refusedEntries...), err
+	}
+	return done, nil, nil
 }
 
 // deleteOwned deletes the objects of entries that still carry both of ferry's labels for env
@@ -48,7 +62,7 @@ func (s *Syncer) deleteOwned(ctx context.Context, env string, entries Inventory)
 	var out ChangeSet
 	var errs []error
 	for _, wave := range deleteWaves(entries) {
-		actions := make([]Action, len(wave))
+		actions := make([]Change, len(wave))
 		waveErrs := make([]error, len(wave))
 		var g errgroup.Group
 		g.SetLimit(s.opts.Concurrency)
@@ -59,9 +73,9 @@ func (s *Syncer) deleteOwned(ctx context.Context, env string, entries Inventory)
 			})
 		}
 		_ = g.Wait()
-		for i, a := range actions {
-			if a != "" {
-				out = append(out, Change{Object: wave[i].ObjectID, Action: a})
+		for _, c := range actions {
+			if c.Action != "" {
+				out = append(out, c)
 			}
 		}
 		errs = append(errs, waveErrs...)
@@ -102,26 +116,35 @@ func pruneDisabled(labels, annotations map[string]string) bool {
 }
 
 // deleteIfOwned deletes e's object if it is env's and not protected from pruning: Pruned,
-// Skipped, or "" when it is gone already.
-func (s *Syncer) deleteIfOwned(ctx context.Context, env string, e Entry) (Action, error) {
+// Terminating (finalizers hold it), Skipped, or no action when it is gone already.
+func (s *Syncer) deleteIfOwned(ctx context.Context, env string, e Entry) (Change, error) {
 	res, err := s.metaResource(e)
 	if res == nil || err != nil {
-		return "", err
+		return Change{}, err
 	}
 	live, err := res.Get(ctx, e.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return "", nil
+		return Change{}, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", e.ObjectID, err)
+		return Change{}, fmt.Errorf("%s: %w", e.ObjectID, err)
 	}
 	if !ownedBy(live.Labels, env) || pruneDisabled(live.Labels, live.Annotations) {
-		return Skipped, nil
+		return Change{Object: e.ObjectID, Action: Skipped, Reason: "not labelled for " + env + " any more, or annotated " + PruneAnnotation + ": disabled"}, nil
 	}
-	return deleteExactly(ctx, res, e, live)
+	a, err := deleteExactly(ctx, res, e, live)
+	if a == "" || err != nil {
+		return Change{}, err
+	}
+	c := Change{Object: e.ObjectID, Action: a}
+	if a == Terminating {
+		c.Reason = "deleted, held by finalizers " + strings.Join(live.Finalizers, ", ") + " until their controller removes them"
+	}
+	return c, nil
 }
 
-// deleteExactly deletes e's object if it is still the one read as live (the same UID). The
+// deleteExactly deletes e's object if it is still the one read as live (the same UID):
+// Pruned, or Terminating when finalizers keep it until their controllers remove them. The
 // resourceVersion is not a precondition: a controller's status update in between must not
 // fail the prune.
 func deleteExactly(ctx context.Context, res metadata.ResourceInterface, e Entry, live *metav1.PartialObjectMetadata) (Action, error) {
@@ -131,6 +154,8 @@ func deleteExactly(ctx context.Context, res metadata.ResourceInterface, e Entry,
 		PropagationPolicy: &background,
 	})
 	switch {
+	case err == nil && len(live.Finalizers) > 0:
+		return Terminating, nil
 	case err == nil:
 		return Pruned, nil
 	case apierrors.IsNotFound(err):
@@ -146,8 +171,10 @@ func deleteExactly(ctx context.Context, res metadata.ResourceInterface, e Entry,
 // env's inventory and pending list that still carries both of ferry's labels for env and is
 // not annotated ferry.dev/prune: disabled, then env's state ConfigMap. With dryRun it changes
 // nothing. The ChangeSet lists each object that exists as Pruned (deleted, or to be deleted)
-// or Skipped (kept); objects already gone are left out. It returns an error when env has no
-// state ConfigMap, and, keeping the state ConfigMap so that a second run retries them, when
+// or Skipped (kept); objects already gone are left out; a Namespace or CRD says in its Reason
+// what its deletion takes with it. It returns an error when env has no state ConfigMap; when a
+// Namespace or CRD to delete holds objects that are not env's (then nothing is deleted, even
+// with dryRun false); and, keeping the state ConfigMap so that a second run retries them, when
 // objects could not be read or deleted; the error names them.
 func (s *Syncer) PruneEnvironment(ctx context.Context, env string, dryRun bool) (ChangeSet, error) {
 	st, err := s.state.Load(ctx, env)
@@ -158,9 +185,11 @@ func (s *Syncer) PruneEnvironment(ctx context.Context, env string, dryRun bool) 
 		return nil, fmt.Errorf("environment %s: no state ConfigMap %s/%s: ferry has not synced it into this cluster, or it was pruned already",
 			env, s.opts.Namespace, StateConfigMapName(env))
 	}
+	all := merge(st.Inventory, st.Pending)
 	var present Inventory
 	var plan ChangeSet
-	for _, e := range merge(st.Inventory, st.Pending) {
+	var refused []Cascade
+	for _, e := range all {
 		live, err := s.liveMetadata(ctx, e)
 		if err != nil {
 			return nil, err
@@ -169,11 +198,25 @@ func (s *Syncer) PruneEnvironment(ctx context.Context, env string, dryRun bool) 
 			continue
 		}
 		present = append(present, e)
-		action := Pruned
-		if !ownedBy(live.Labels, env) || pruneDisabled(live.Labels, live.Annotations) {
-			action = Skipped
+		c := Change{Object: e.ObjectID, Action: Pruned}
+		switch {
+		case !ownedBy(live.Labels, env) || pruneDisabled(live.Labels, live.Annotations):
+			c.Action, c.Reason = Skipped, "not labelled for "+env+" any more, or annotated "+PruneAnnotation+": disabled"
+		case cascades(e.ObjectID):
+			cc, err := s.cascadeOf(ctx, env, e, all)
+			if err != nil {
+				return nil, err
+			}
+			c.Reason = cc.String()
+			if len(cc.Foreign) > 0 {
+				refused = append(refused, cc)
+			}
 		}
-		plan = append(plan, Change{Object: e.ObjectID, Action: action})
+		plan = append(plan, c)
+	}
+	if len(refused) > 0 {
+		// Nothing is deleted: half an environment pruned is worse than none.
+		return plan, fmt.Errorf("environment %s: nothing deleted: %w", env, refusal(env, refused))
 	}
 	if dryRun {
 		return plan, nil

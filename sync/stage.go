@@ -19,11 +19,11 @@ import (
 func (s *Syncer) ApplyStage(ctx context.Context, env *environments.Environment, objs []*unstructured.Unstructured, revision string) (*Report, error) {
 	start := time.Now()
 	rep := &Report{Env: env.Name, Revision: revision, Health: Unknown, started: start}
-	st, err := s.state.Load(ctx, env.Name)
+	st, err := s.loadState(ctx, env)
 	if err != nil {
 		return rep, &Error{Phase: PhaseState, Err: err}
 	}
-	rep.state = st
+	rep.state, rep.Rebuilt = st, st.Rebuilt
 	stageInv, err := NewInventory(objs)
 	if err != nil {
 		return rep, &Error{Phase: PhaseRender, Err: err}

@@ -40,6 +40,9 @@ type State struct {
 	// killed mid-apply may have created them; the next successful sync records those still in
 	// the overlay and prunes the others, so that none is left behind unowned.
 	Pending Inventory
+	// Rebuilt counts the inventory entries rebuilt from the cluster because the ConfigMap was
+	// missing (see Syncer.loadState); not stored.
+	Rebuilt int
 
 	resourceVersion string
 }

@@ -25,6 +25,10 @@ type Report struct {
 	// Health is Healthy, Progressing (the wait was skipped or cancelled) or Unknown.
 	Health   string
 	Duration time.Duration
+	// Rebuilt counts the objects found in the cluster, labelled for the environment and
+	// applied by ferry, when the state ConfigMap was missing: the inventory was rebuilt from
+	// them (0 when it was not).
+	Rebuilt int
 
 	started time.Time
 	state   *State                       // as Apply left it, for WaitHealthy
@@ -60,11 +64,11 @@ func (s *Syncer) Apply(ctx context.Context, env *environments.Environment, res r
 		// render refuses this too; checked again because pruning to nothing is irreversible.
 		return rep, &Error{Phase: PhaseRender, Err: errors.New("empty render: nothing applied, nothing pruned (set allowEmpty: true to allow it)")}
 	}
-	st, err := s.state.Load(ctx, env.Name)
+	st, err := s.loadState(ctx, env)
 	if err != nil {
 		return rep, &Error{Phase: PhaseState, Err: err}
 	}
-	rep.state = st
+	rep.state, rep.Rebuilt = st, st.Rebuilt
 	inv, err := NewInventory(res.Objects)
 	if err != nil {
 		return rep, &Error{Phase: PhaseRender, Err: err}
@@ -78,7 +82,11 @@ func (s *Syncer) Apply(ctx context.Context, env *environments.Environment, res r
 		rep.NoOp, rep.ChangeSet, rep.Health, rep.Duration = true, unchanged, st.Health, time.Since(start)
 		return rep, nil
 	}
+	suspects := changedSince(st.Inventory, inv, s.Drifted(env.Name))
 	changes, err := s.apply(ctx, env, st, toApply)
+	if err == nil {
+		changes, err = s.applyMetadataChanges(ctx, env.Name, toApply, changes, suspects)
+	}
 	if err != nil {
 		s.recordFailure(ctx, st, revision, err)
 		return rep, err
@@ -90,11 +98,12 @@ func (s *Syncer) Apply(ctx context.Context, env *environments.Environment, res r
 		rep.NoOp, rep.Health, rep.Duration = true, st.Health, time.Since(start)
 		return rep, nil
 	}
-	pruned, pruneErr := s.prune(ctx, env, removed)
+	ours := merge(merge(st.Inventory, st.Pending), inv)
+	pruned, retry, pruneErr := s.prune(ctx, env, removed, ours, res.Objects)
 	rep.ChangeSet = append(rep.ChangeSet, pruned...)
 	rep.written = appliedObjects(toApply, changes)
 	rep.healthyWithoutWait(st)
-	if err := s.recordSuccess(ctx, st, revision, res.Digest, inv, pruneErr); err != nil {
+	if err := s.recordSuccess(ctx, st, revision, res.Digest, inv, retry, pruneErr); err != nil {
 		return rep, err
 	}
 	if s.watch != nil {
@@ -313,12 +322,12 @@ func (s *Syncer) recordFailure(ctx context.Context, st *State, revision string, 
 	_ = s.state.Save(ctx, st)
 }
 
-func (s *Syncer) recordSuccess(ctx context.Context, st *State, revision, digest string, inv Inventory, pruneErr error) error {
+// recordSuccess records an apply of inv at revision; retry lists the entries a failed prune
+// keeps, so that the next sync tries again.
+func (s *Syncer) recordSuccess(ctx context.Context, st *State, revision, digest string, inv, retry Inventory, pruneErr error) error {
 	now := time.Now()
-	if pruneErr != nil {
-		// Keep what could not be pruned, so that the next sync tries again.
-		inv = append(inv, Removed(merge(st.Inventory, st.Pending), inv)...)
-		inv.sort()
+	if len(retry) > 0 {
+		inv = merge(inv, Removed(retry, inv))
 	}
 	st.AppliedRevision, st.AppliedDigest, st.AppliedAt = revision, digest, now
 	st.AttemptedRevision, st.AttemptedAt, st.Inventory = revision, now, inv

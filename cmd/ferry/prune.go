@@ -39,7 +39,10 @@ func newPruneCommand() *cobra.Command {
 			for _, c := range cs {
 				action := deleted
 				if c.Action == sync.Skipped {
-					action = kept + " (not labelled for " + env + " any more, or annotated ferry.dev/prune: disabled)"
+					action = kept
+				}
+				if c.Reason != "" {
+					action += ": " + c.Reason
 				}
 				fmt.Fprintf(out, "%s %s\n", c.Object, action)
 			}
