@@ -61,11 +61,20 @@ func (s *Source) Fetch(ctx context.Context) (string, error) {
 	return sha, nil
 }
 
-// fetch updates refs/remotes/origin/BRANCH from the remote and returns where it points.
+// fetch updates refs/remotes/origin/BRANCH from the remote and returns where it points. It
+// holds the cache's lock throughout, and first rebuilds a cache that cannot serve.
 func (s *Source) fetch(ctx context.Context) (string, error) {
-	r, err := git.PlainOpen(s.opts.CacheDir)
+	release, err := s.cache.acquire(ctx)
 	if err != nil {
-		return "", fmt.Errorf("open cache %s: %w", s.opts.CacheDir, err)
+		return "", err
+	}
+	defer release()
+	if err := s.cache.ensure(); err != nil {
+		return "", err
+	}
+	r, err := git.PlainOpen(s.cache.repo)
+	if err != nil {
+		return "", fmt.Errorf("open cache %s: %w", s.cache.repo, err)
 	}
 	tracking := plumbing.NewRemoteReferenceName(remoteName, s.opts.Branch)
 	// "+" lets the tracking ref move to an unrelated commit after a force push.
@@ -81,7 +90,7 @@ func (s *Source) fetch(ctx context.Context) (string, error) {
 	}
 	ref, err := r.Storer.Reference(tracking)
 	if err != nil {
-		return "", fmt.Errorf("cache %s: %s: %w", s.opts.CacheDir, tracking, err)
+		return "", fmt.Errorf("cache %s: %s: %w", s.cache.repo, tracking, err)
 	}
 	return ref.Hash().String(), nil
 }
