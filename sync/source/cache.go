@@ -63,7 +63,8 @@ func (c cache) prepare() error {
 }
 
 // acquire takes the cache's lock, trying again until ctx ends while another Source or process
-// holds it, and returns the function that releases it.
+// holds it, and returns the function that releases it. Its error is ctx's, or says why the lock
+// file cannot be opened or locked.
 func (c cache) acquire(ctx context.Context) (release func(), err error) {
 	for {
 		f, err := c.tryLock()
@@ -75,7 +76,7 @@ func (c cache) acquire(ctx context.Context) (release func(), err error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("cache lock %s: held by another fetch: %w", c.lock, ctx.Err())
+			return nil, ctx.Err()
 		case <-time.After(lockPoll):
 		}
 	}

@@ -7,8 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 
@@ -217,5 +220,38 @@ func TestUnusableCacheIsRebuilt(t *testing.T) {
 				t.Errorf("new Source after the damage: %v", err)
 			}
 		})
+	}
+}
+
+// TestFetchWaitsForTheCacheLock holds the cache's lock as another process would: a fetch
+// waits for it (up to its timeout) and says what it waited for; once the lock is free,
+// fetches work again.
+func TestFetchWaitsForTheCacheLock(t *testing.T) {
+	srv := gitserver.Start(t, gitserver.Options{})
+	url := srv.NewRepo(t, "config", config)
+	s, cache := newSource(t, url, func(o *source.Options) { o.Timeout = 2 * time.Second })
+	fetch(t, s)
+	locks, err := filepath.Glob(filepath.Join(cache, "*.lock"))
+	if err != nil || len(locks) != 1 {
+		t.Fatalf("lock files %v, %v; want one", locks, err)
+	}
+	f, err := os.Open(locks[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = s.Fetch(testContext(t))
+	if want := "fetch: wait for the cache lock " + locks[0]; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Fetch while another process holds the lock: %v, want an error saying %q", err, want)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	if err := fetchAndRead(testContext(t), s, srv.Head(t, "config")); err != nil {
+		t.Errorf("after the lock was released: %v", err)
 	}
 }

@@ -38,9 +38,10 @@ func (s *Source) Head(ctx context.Context) (string, error) {
 }
 
 // Fetch brings the branch's new commits into the cache, fetching only objects the cache does
-// not have, and returns the branch's full SHA. A force-pushed branch is followed. Fetches run
-// one at a time; waiting for another counts against Options.Timeout like the fetch itself.
-// Its error is like Head's.
+// not have, and returns the branch's full SHA. A force-pushed branch is followed. A cache that
+// cannot serve is rebuilt first (see cache.go). Fetches run one at a time, in this Source and
+// across Sources and processes sharing the cache folder; waiting for another counts against
+// Options.Timeout like the fetch itself. Its error is like Head's.
 func (s *Source) Fetch(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
@@ -49,9 +50,17 @@ func (s *Source) Fetch(ctx context.Context) (string, error) {
 	case <-ctx.Done():
 		return "", s.fail(ctx, "fetch: wait for another fetch", ctx.Err())
 	}
+	unlock, err := s.cache.acquire(ctx)
+	if err != nil {
+		<-s.fetching
+		return "", s.fail(ctx, "fetch: wait for the cache lock "+s.cache.lock, err)
+	}
 	var sha string
-	err := await(ctx, func() (err error) {
-		defer func() { <-s.fetching }()
+	err = await(ctx, func() (err error) {
+		defer func() {
+			unlock()
+			<-s.fetching
+		}()
 		sha, err = s.fetch(ctx)
 		return err
 	})
@@ -61,14 +70,9 @@ func (s *Source) Fetch(ctx context.Context) (string, error) {
 	return sha, nil
 }
 
-// fetch updates refs/remotes/origin/BRANCH from the remote and returns where it points. It
-// holds the cache's lock throughout, and first rebuilds a cache that cannot serve.
+// fetch updates refs/remotes/origin/BRANCH from the remote and returns where it points, after
+// rebuilding a cache that cannot serve. Call it with the cache's lock held.
 func (s *Source) fetch(ctx context.Context) (string, error) {
-	release, err := s.cache.acquire(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer release()
 	if err := s.cache.ensure(); err != nil {
 		return "", err
 	}
