@@ -29,7 +29,9 @@ import (
 //
 // A repository that cannot serve (missing, half-made, not a repository, unreadable config, or
 // recording another URL) is rebuilt empty under the lock: it is ferry's own folder, and the
-// next fetch fills it again. Nothing else in the cache folder is ever touched, so a folder
+// next fetch fills it again. So is one whose files fail a fetch (see brokenCache). Damage
+// that only a read shows (a pack garbled on disk) is not detected: reads fail until the
+// folder is removed. Nothing else in the cache folder is ever touched, so a folder
 // chosen by the user may hold other files, and the caches of several URLs.
 
 // lockPoll is how often a Fetch tries again for a lock another Source or process holds.

@@ -187,6 +187,17 @@ func TestUnusableCacheIsRebuilt(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"ref file left empty", func(t *testing.T, repo string) {
+			write(t, filepath.Join(repo, "refs", "remotes", "origin", "main"), "")
+		}},
+		{"build cut short", func(t *testing.T, repo string) {
+			if err := os.RemoveAll(repo); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(filepath.Join(repo+".tmp-12345", "objects"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"another remote", func(t *testing.T, repo string) {
 			r, err := git.PlainOpen(repo)
 			if err != nil {
@@ -218,6 +229,9 @@ func TestUnusableCacheIsRebuilt(t *testing.T) {
 			tc.damage(t, repo)
 			if err := startAndFetch(ctx, url, cache, want); err != nil {
 				t.Errorf("new Source after the damage: %v", err)
+			}
+			if left, _ := filepath.Glob(filepath.Join(cache, "*.tmp-*")); len(left) > 0 {
+				t.Errorf("temporary folders left in the cache: %v", left)
 			}
 		})
 	}

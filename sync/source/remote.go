@@ -8,6 +8,9 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/go-git/go-git/v5/plumbing/format/objfile"
+	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -71,11 +74,39 @@ func (s *Source) Fetch(ctx context.Context) (string, error) {
 }
 
 // fetch updates refs/remotes/origin/BRANCH from the remote and returns where it points, after
-// rebuilding a cache that cannot serve. Call it with the cache's lock held.
+// rebuilding a cache that cannot serve. A fetch that fails on the cache's own files (a ref
+// file left empty by a process killed while writing it, a pack without its index) rebuilds
+// the cache and fetches once more. Call it with the cache's lock held.
 func (s *Source) fetch(ctx context.Context) (string, error) {
 	if err := s.cache.ensure(); err != nil {
 		return "", err
 	}
+	sha, err := s.fetchInto(ctx)
+	if err == nil || !brokenCache(err) {
+		return sha, err
+	}
+	if err := s.cache.rebuild(); err != nil {
+		return "", err
+	}
+	return s.fetchInto(ctx)
+}
+
+// brokenCache tells an error of the cache's files from one of the remote or the network;
+// only the former justifies fetching everything again.
+func brokenCache(err error) bool {
+	for _, local := range []error{dotgit.ErrEmptyRefFile, dotgit.ErrPackedRefsBadFormat,
+		dotgit.ErrPackedRefsDuplicatedRef, dotgit.ErrIsDir, dotgit.ErrSymRefTargetNotFound,
+		dotgit.ErrIdxNotFound, dotgit.ErrPackfileNotFound, idxfile.ErrMalformedIdxFile,
+		idxfile.ErrUnsupportedVersion, objfile.ErrHeader} {
+		if errors.Is(err, local) {
+			return true
+		}
+	}
+	return false
+}
+
+// fetchInto runs the fetch into the cache.
+func (s *Source) fetchInto(ctx context.Context) (string, error) {
 	r, err := git.PlainOpen(s.cache.repo)
 	if err != nil {
 		return "", fmt.Errorf("open cache %s: %w", s.cache.repo, err)
