@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-billy/v5/memfs"
@@ -31,6 +32,10 @@ type Repo struct {
 	wt     *git.Worktree
 	base   plumbing.Hash
 }
+
+// ErrBranchMoved is wrapped when a push to the tracked branch is refused because the branch
+// moved on the remote since the clone: another push landed first.
+var ErrBranchMoved = errors.New("the branch moved on the remote")
 
 // Author signs ferry's commits.
 var Author = object.Signature{Name: "ferry", Email: "ferry@ferry.dev"}
@@ -66,11 +71,16 @@ func Clone(ctx context.Context, url, branch, user, password string) (*Repo, erro
 
 // fail wraps an error with the URL, with any credential removed from its text.
 func (r *Repo) fail(op string, err error) error {
+	return fmt.Errorf("%s (branch %s): %s: %s", r.URL, r.Branch, op, r.scrub(err))
+}
+
+// scrub returns err's text with any credential removed.
+func (r *Repo) scrub(err error) string {
 	msg := repoview.Redact(err.Error())
 	if r.secret != "" {
 		msg = replaceAll(msg, r.secret, "REDACTED")
 	}
-	return fmt.Errorf("%s (branch %s): %s: %s", r.URL, r.Branch, op, msg)
+	return msg
 }
 
 // Base returns the commit the edit starts from.
@@ -126,9 +136,74 @@ func (r *Repo) Push(ctx context.Context, branch string, force bool) error {
 		spec = "+" + spec
 	}
 	err = r.r.PushContext(ctx, &git.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: r.auth})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+	switch {
+	case err == nil || errors.Is(err, git.NoErrAlreadyUpToDate):
+		return nil
+	case !force && branchMoved(err):
+		return fmt.Errorf("%s (branch %s): push %s: %w (%s)", r.URL, r.Branch, branch, ErrBranchMoved, r.scrub(err))
+	default:
 		return r.fail("push "+branch, err)
 	}
+}
+
+// branchMoved tells a push refused because the remote branch is not where the clone saw it:
+// go-git's own check before pushing, or the server's refusal (git's receive-pack says "failed
+// to update ref" when the branch moved while the push was on its way; other servers say
+// "non-fast-forward", "fetch first" or "stale info").
+func branchMoved(err error) bool {
+	if errors.Is(err, git.ErrNonFastForwardUpdate) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"failed to update ref", "non-fast-forward", "fetch first", "stale info", "cannot lock ref"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// pushEdit runs edit, which stages and commits one change to the clone (or reports nothing to
+// do), and pushes the commit to the tracked branch. When the push is refused because the
+// branch moved, it resets the clone to the branch's new head and runs edit once more: an edit
+// states a result (a pin, a folder's content), not a difference, so it is safe to apply again
+// on top of what landed meanwhile. A second refusal returns an error wrapping ErrBranchMoved
+// that says nothing was pushed.
+func (r *Repo) pushEdit(ctx context.Context, edit func() (*Result, error)) (*Result, error) {
+	for retried := false; ; retried = true {
+		res, err := edit()
+		if err != nil || res.NothingToDo {
+			return res, err
+		}
+		err = r.Push(ctx, r.Branch, false)
+		if !errors.Is(err, ErrBranchMoved) {
+			return res, err
+		}
+		if retried {
+			return nil, fmt.Errorf("%w; ferry fetched %s again, re-applied the edit, and the branch moved again: nothing was pushed, run the command again", err, r.Branch)
+		}
+		if err := r.reset(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// reset moves the clone to the tracked branch's head on the remote, dropping local commits
+// and staged changes, and makes that head the edit's new base.
+func (r *Repo) reset(ctx context.Context) error {
+	spec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/remotes/origin/%s", r.Branch, r.Branch))
+	err := r.r.FetchContext(ctx, &git.FetchOptions{RefSpecs: []config.RefSpec{spec}, Auth: r.auth})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return r.fail("fetch "+r.Branch, err)
+	}
+	ref, err := r.r.Reference(plumbing.NewRemoteReferenceName("origin", r.Branch), true)
+	if err != nil {
+		return r.fail("branch "+r.Branch, err)
+	}
+	if err := r.wt.Reset(&git.ResetOptions{Commit: ref.Hash(), Mode: git.HardReset}); err != nil {
+		return r.fail("reset to "+ref.Hash().String()[:7], err)
+	}
+	r.base = ref.Hash()
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"strings"
 
@@ -18,7 +19,10 @@ func RollbackBranchFor(env string) string { return "ferry/rollback-" + env }
 // reverts the last commit that touched the environment's overlay folder (restoring the folder as
 // it was before that commit); otherwise it restores the folder as it was at toRev. The commit goes
 // to ferry/rollback-<env> with a pull request, or straight to the tracked branch with push. Only
-// the overlay folder is restored: changes to shared bases are left alone.
+// the overlay folder is restored: changes to shared bases are left alone. When another push
+// lands on the tracked branch first, the folder is restored again on the new head and pushed
+// once more, unless the new commits changed that folder: then it fails, wrapping
+// ErrBranchMoved, for the user to look again.
 func Rollback(ctx context.Context, repo *Repo, forge Forge, envName, toRev string, push bool) (*Result, error) {
 	pipeline, err := repo.pipeline()
 	if err != nil {
@@ -32,21 +36,20 @@ func Rollback(ctx context.Context, repo *Repo, forge Forge, envName, toRev strin
 	if err != nil {
 		return nil, err
 	}
-	changed, err := repo.restoreDir(env.Path, target)
-	if err != nil {
-		return nil, err
-	}
-	res := &Result{Branch: repo.Branch}
-	if !changed {
-		res.NothingToDo = true
-		return res, nil
-	}
 	msg := fmt.Sprintf("rollback(%s): %s", envName, subject)
-	if res.Commit, err = repo.Commit(msg); err != nil {
-		return nil, err
+	seen := repo.base
+	restore := func() (*Result, error) {
+		if err := repo.unchangedSince(seen, env.Path); err != nil {
+			return nil, err
+		}
+		return repo.restoreAndCommit(env.Path, target, msg)
 	}
 	if push {
-		return res, repo.Push(ctx, repo.Branch, false)
+		return repo.pushEdit(ctx, restore)
+	}
+	res, err := restore()
+	if err != nil || res.NothingToDo {
+		return res, err
 	}
 	res.Branch = RollbackBranchFor(envName)
 	if err := repo.Push(ctx, res.Branch, true); err != nil {
@@ -55,6 +58,53 @@ func Rollback(ctx context.Context, repo *Repo, forge Forge, envName, toRev strin
 	res.Body = fmt.Sprintf("Restores `%s` (%s) %s.\n\nMerging it lets the agent sync %s back; ferry never changes the cluster to roll back, so the agent never fights this change.\n", env.Path, envName, subject, envName)
 	res.URL, res.Created, err = forge.EnsurePullRequest(ctx, PullRequest{Head: res.Branch, Base: repo.Branch, Title: msg, Body: res.Body})
 	return res, err
+}
+
+// restoreAndCommit restores dir as it is in target and commits it with msg.
+func (r *Repo) restoreAndCommit(dir string, target *object.Commit, msg string) (*Result, error) {
+	changed, err := r.restoreDir(dir, target)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Branch: r.Branch}
+	if !changed {
+		res.NothingToDo = true
+		return res, nil
+	}
+	if res.Commit, err = r.Commit(msg); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// unchangedSince returns an error wrapping ErrBranchMoved when dir differs between commit
+// seen and the clone's base: a rollback chosen on seen's history would then undo commits the
+// user has not seen.
+func (r *Repo) unchangedSince(seen plumbing.Hash, dir string) error {
+	if seen == r.base {
+		return nil
+	}
+	before, err := r.r.CommitObject(seen)
+	if err != nil {
+		return r.fail("commit "+seen.String()[:7], err)
+	}
+	now, err := r.r.CommitObject(r.base)
+	if err != nil {
+		return r.fail("head", err)
+	}
+	a, err := filesUnder(before, dir)
+	if err != nil {
+		return r.fail("read "+dir, err)
+	}
+	b, err := filesUnder(now, dir)
+	if err != nil {
+		return r.fail("read "+dir, err)
+	}
+	if !maps.Equal(a, b) {
+		return fmt.Errorf("%s (branch %s): %w, and its new commits (%s..%s) change %s: nothing was pushed; look at them and run the rollback again",
+			r.URL, r.Branch, ErrBranchMoved, seen.String()[:7], r.base.String()[:7], dir)
+	}
+	return nil
 }
 
 // rollbackTarget returns the commit whose state of dir to restore, and how to describe it.

@@ -55,7 +55,11 @@ func TestBasicAuth(t *testing.T) {
 			if got, want := fetch(t, s), srv.Head(t, "config"); got != want {
 				t.Errorf("Fetch = %s, want %s", got, want)
 			}
-			cfg, err := os.ReadFile(filepath.Join(cache, "config"))
+			cfgs, err := filepath.Glob(filepath.Join(cache, "*.git", "config"))
+			if err != nil || len(cfgs) != 1 {
+				t.Fatalf("cache configs %v, %v; want one", cfgs, err)
+			}
+			cfg, err := os.ReadFile(cfgs[0])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,11 +202,8 @@ func TestUnreachable(t *testing.T) {
 
 func TestNewRejects(t *testing.T) {
 	dir := t.TempDir()
-	notGit := filepath.Join(dir, "not-git")
-	if err := os.MkdirAll(notGit, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(notGit, "file"), nil, 0o644); err != nil {
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	key, knownHosts := sshClientConfig(t)
@@ -223,8 +224,8 @@ func TestNewRejects(t *testing.T) {
 		{"ssh without known_hosts", source.Options{URL: "git@example.com:r.git", CacheDir: cache, Auth: source.Auth{SSHPrivateKey: key}}, "needs known_hosts"},
 		{"bad known_hosts", source.Options{URL: "git@example.com:r.git", CacheDir: cache, Auth: source.Auth{SSHPrivateKey: key, KnownHosts: []byte("example.com ssh-ed25519 !!!\n")}}, "known_hosts"},
 		{"bad key", source.Options{URL: "git@example.com:r.git", CacheDir: cache, Auth: source.Auth{SSHPrivateKey: []byte("nope"), KnownHosts: knownHosts}}, "SSH private key"},
-		{"cache not a repository", source.Options{URL: "https://example.com/r.git", CacheDir: notGit}, "not empty and not a git repository"},
-		{"credentials kept out", source.Options{URL: "https://ci:" + password + "@example.com/r.git", CacheDir: notGit}, "https://ci:REDACTED@example.com/r.git"},
+		{"cache folder a file", source.Options{URL: "https://example.com/r.git", CacheDir: notDir}, "cache folder: mkdir " + notDir + ": not a directory"},
+		{"credentials kept out", source.Options{URL: "https://ci:" + password + "@example.com/r.git", CacheDir: notDir}, "https://ci:REDACTED@example.com/r.git"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

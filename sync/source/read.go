@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
@@ -74,9 +75,12 @@ func (s *Source) commit(ctx context.Context, revision string) (*object.Commit, e
 	if !commitSHA.MatchString(strings.ToLower(revision)) {
 		return nil, fmt.Errorf("%s: revision %q: want a commit SHA (hex, at least 4 characters)", s.shown, revision)
 	}
-	r, err := git.PlainOpen(s.opts.CacheDir)
+	r, err := git.PlainOpen(s.cache.repo)
+	if errors.Is(err, git.ErrRepositoryNotExists) { // nothing fetched yet, or a rebuild under way
+		return nil, fmt.Errorf("%s: commit %s: %w", s.shown, revision, ErrRevisionNotFound)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: open cache %s: %w", s.shown, s.opts.CacheDir, err)
+		return nil, fmt.Errorf("%s: open cache %s: %w", s.shown, s.cache.repo, err)
 	}
 	hash := plumbing.NewHash(revision)
 	if len(revision) < 40 {

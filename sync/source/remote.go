@@ -8,6 +8,9 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/go-git/go-git/v5/plumbing/format/objfile"
+	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -38,9 +41,10 @@ func (s *Source) Head(ctx context.Context) (string, error) {
 }
 
 // Fetch brings the branch's new commits into the cache, fetching only objects the cache does
-// not have, and returns the branch's full SHA. A force-pushed branch is followed. Fetches run
-// one at a time; waiting for another counts against Options.Timeout like the fetch itself.
-// Its error is like Head's.
+// not have, and returns the branch's full SHA. A force-pushed branch is followed. A cache that
+// cannot serve is rebuilt first (see cache.go). Fetches run one at a time, in this Source and
+// across Sources and processes sharing the cache folder; waiting for another counts against
+// Options.Timeout like the fetch itself. Its error is like Head's.
 func (s *Source) Fetch(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
@@ -49,9 +53,17 @@ func (s *Source) Fetch(ctx context.Context) (string, error) {
 	case <-ctx.Done():
 		return "", s.fail(ctx, "fetch: wait for another fetch", ctx.Err())
 	}
+	unlock, err := s.cache.acquire(ctx)
+	if err != nil {
+		<-s.fetching
+		return "", s.fail(ctx, "fetch: wait for the cache lock "+s.cache.lock, err)
+	}
 	var sha string
-	err := await(ctx, func() (err error) {
-		defer func() { <-s.fetching }()
+	err = await(ctx, func() (err error) {
+		defer func() {
+			unlock()
+			<-s.fetching
+		}()
 		sha, err = s.fetch(ctx)
 		return err
 	})
@@ -61,11 +73,43 @@ func (s *Source) Fetch(ctx context.Context) (string, error) {
 	return sha, nil
 }
 
-// fetch updates refs/remotes/origin/BRANCH from the remote and returns where it points.
+// fetch updates refs/remotes/origin/BRANCH from the remote and returns where it points, after
+// rebuilding a cache that cannot serve. A fetch that fails on the cache's own files (a ref
+// file left empty by a process killed while writing it, a pack without its index) rebuilds
+// the cache and fetches once more. Call it with the cache's lock held.
 func (s *Source) fetch(ctx context.Context) (string, error) {
-	r, err := git.PlainOpen(s.opts.CacheDir)
+	if err := s.cache.ensure(); err != nil {
+		return "", err
+	}
+	sha, err := s.fetchInto(ctx)
+	if err == nil || !brokenCache(err) {
+		return sha, err
+	}
+	if err := s.cache.rebuild(); err != nil {
+		return "", err
+	}
+	return s.fetchInto(ctx)
+}
+
+// brokenCache tells an error of the cache's files from one of the remote or the network;
+// only the former justifies fetching everything again.
+func brokenCache(err error) bool {
+	for _, local := range []error{dotgit.ErrEmptyRefFile, dotgit.ErrPackedRefsBadFormat,
+		dotgit.ErrPackedRefsDuplicatedRef, dotgit.ErrIsDir, dotgit.ErrSymRefTargetNotFound,
+		dotgit.ErrIdxNotFound, dotgit.ErrPackfileNotFound, idxfile.ErrMalformedIdxFile,
+		idxfile.ErrUnsupportedVersion, objfile.ErrHeader} {
+		if errors.Is(err, local) {
+			return true
+		}
+	}
+	return false
+}
+
+// fetchInto runs the fetch into the cache.
+func (s *Source) fetchInto(ctx context.Context) (string, error) {
+	r, err := git.PlainOpen(s.cache.repo)
 	if err != nil {
-		return "", fmt.Errorf("open cache %s: %w", s.opts.CacheDir, err)
+		return "", fmt.Errorf("open cache %s: %w", s.cache.repo, err)
 	}
 	tracking := plumbing.NewRemoteReferenceName(remoteName, s.opts.Branch)
 	// "+" lets the tracking ref move to an unrelated commit after a force push.
@@ -81,7 +125,7 @@ func (s *Source) fetch(ctx context.Context) (string, error) {
 	}
 	ref, err := r.Storer.Reference(tracking)
 	if err != nil {
-		return "", fmt.Errorf("cache %s: %s: %w", s.opts.CacheDir, tracking, err)
+		return "", fmt.Errorf("cache %s: %s: %w", s.cache.repo, tracking, err)
 	}
 	return ref.Hash().String(), nil
 }

@@ -3,11 +3,8 @@ package source
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 )
@@ -51,8 +48,9 @@ type Options struct {
 	URL string
 	// Branch is the branch followed; DefaultBranch when empty.
 	Branch string
-	// CacheDir is a bare repository that keeps fetched objects between runs. It is created
-	// when missing (or empty); use one per URL: New refuses a cache of another URL.
+	// CacheDir is the folder that keeps fetched objects between runs, in a bare repository
+	// of its own for each URL (see cache.go). It is created when missing. Several Sources and
+	// processes may share it, for one URL or several; a cache found unusable is rebuilt.
 	CacheDir string
 	// Auth holds the credentials for URL.
 	Auth Auth
@@ -71,16 +69,18 @@ func DefaultOptions() Options {
 // share no go-git state with a running fetch or with each other.
 type Source struct {
 	opts     Options
+	cache    cache
 	auth     transport.AuthMethod // nil: none, or credentials in the URL
 	shown    string               // URL for messages, credentials removed
 	secrets  []string             // strings scrubbed from every message
 	fetching chan struct{}        // holds a token while a fetch runs, even one its caller gave up on
 }
 
-// New checks opts, builds the transport's authentication and opens the cache, creating it
-// when missing. It does no network I/O. It returns an error, with credentials removed, when
-// the URL is malformed or of an unsupported protocol, when credentials needed for it are
-// missing, or when the cache cannot be created or belongs to another URL.
+// New checks opts, builds the transport's authentication and creates the cache folder when
+// missing; the repository in it is checked, and created or rebuilt, by each Fetch. It does no
+// network I/O. It returns an error, with credentials removed, when the URL is malformed or of
+// an unsupported protocol, when credentials needed for it are missing, or when the cache
+// folder cannot be created or written. A cache's content never makes it fail.
 func New(opts Options) (*Source, error) {
 	if opts.Branch == "" {
 		opts.Branch = DefaultBranch
@@ -95,7 +95,8 @@ func New(opts Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := initCache(opts.CacheDir, cacheURL(ep)); err != nil {
+	s.cache = newCache(opts.CacheDir, cacheURL(ep))
+	if err := s.cache.prepare(); err != nil {
 		return nil, fmt.Errorf("%s: %s", s.shown, s.scrub(err.Error()))
 	}
 	if s.auth, err = transportAuth(ep, opts.Auth, opts.Timeout, opts.CacheDir); err != nil {
@@ -137,39 +138,4 @@ func cacheURL(ep *transport.Endpoint) string {
 		clean.User = ""
 	}
 	return clean.String()
-}
-
-// initCache opens the bare repository in dir, creating it when dir is missing or empty, and
-// checks that it caches url.
-func initCache(dir, url string) error {
-	r, err := git.PlainOpen(dir)
-	if errors.Is(err, git.ErrRepositoryNotExists) {
-		if entries, _ := os.ReadDir(dir); len(entries) > 0 {
-			return fmt.Errorf("cache %s: not empty and not a git repository", dir)
-		}
-		return createCache(dir, url)
-	}
-	if err != nil {
-		return fmt.Errorf("cache %s: %w", dir, err)
-	}
-	rc, err := r.Remote(remoteName)
-	if err != nil {
-		return fmt.Errorf("cache %s: %w", dir, err)
-	}
-	if got := rc.Config().URLs; len(got) != 1 || got[0] != url {
-		return fmt.Errorf("cache %s holds another repository (%v); use one cache folder per URL", dir, got)
-	}
-	return nil
-}
-
-func createCache(dir, url string) error {
-	r, err := git.PlainInit(dir, true)
-	if err != nil {
-		return fmt.Errorf("cache %s: %w", dir, err)
-	}
-	_, err = r.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{url}})
-	if err != nil {
-		return fmt.Errorf("cache %s: %w", dir, err)
-	}
-	return nil
 }

@@ -71,10 +71,11 @@ func readFile(t *testing.T, s *source.Source, revision, name string) string {
 	return string(data)
 }
 
-// cachedObjects counts the objects in the cache's packs; go-git stores every fetch as a pack.
+// cachedObjects counts the objects in the packs of the cache folder's repositories; go-git
+// stores every fetch as a pack.
 func cachedObjects(t *testing.T, cacheDir string) int {
 	t.Helper()
-	idxs, err := filepath.Glob(filepath.Join(cacheDir, "objects", "pack", "*.idx"))
+	idxs, err := filepath.Glob(filepath.Join(cacheDir, "*.git", "objects", "pack", "*.idx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,9 +220,17 @@ func TestCacheSurvivesRestart(t *testing.T) {
 	if got := readFile(t, again, sha, "ferry.yaml"); got != "kind: Pipeline\n" {
 		t.Errorf("ferry.yaml from the reopened cache = %q", got)
 	}
-	other := srv.NewRepo(t, "other", config)
-	if _, err := source.New(source.Options{URL: other, CacheDir: cache}); err == nil {
-		t.Errorf("New with the cache of another URL succeeded, want an error")
+	// Another URL gets a repository of its own in the same folder; the first one stays.
+	other := srv.NewRepo(t, "other", map[string]string{"ferry.yaml": "kind: Pipeline # other\n"})
+	s2, err := source.New(source.Options{URL: other, CacheDir: cache})
+	if err != nil {
+		t.Fatalf("New with another URL in the same cache folder: %v", err)
+	}
+	if got := readFile(t, s2, fetch(t, s2), "ferry.yaml"); got != "kind: Pipeline # other\n" {
+		t.Errorf("ferry.yaml of the other URL = %q", got)
+	}
+	if got := readFile(t, again, fetch(t, again), "ferry.yaml"); got != "kind: Pipeline\n" {
+		t.Errorf("ferry.yaml after the other URL's fetch = %q", got)
 	}
 }
 
