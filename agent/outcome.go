@@ -109,7 +109,7 @@ func (w *worker) hold(env *environments.Environment, st *sync.State, res render.
 		return false
 	}
 	rep.Health = sync.Degraded // halted: not where git says, whatever the held objects say
-	LogSync(w.t.a.log, env.Name, applied, st.Stage, rep, nil)
+	LogSync(w.t.a.log, env.Name, applied, "", rep, nil) // no stage: the hold is not one
 	result := "applied"
 	if rep.NoOp {
 		result = "unchanged"
