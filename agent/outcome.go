@@ -108,7 +108,7 @@ func (w *worker) hold(env *environments.Environment, st *sync.State, res render.
 		w.fail(applied, err)
 		return false
 	}
-	rep.Health = sync.Degraded // halted: not where git says, whatever the held objects say
+	rep.Health = sync.Degraded                          // halted: not where git says, whatever the held objects say
 	LogSync(w.t.a.log, env.Name, applied, "", rep, nil) // no stage: the hold is not one
 	result := "applied"
 	if rep.NoOp {
