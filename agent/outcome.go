@@ -108,8 +108,9 @@ func (w *worker) hold(env *environments.Environment, st *sync.State, res render.
 		w.fail(applied, err)
 		return false
 	}
-	rep.Health = sync.Degraded                          // halted: not where git says, whatever the held objects say
-	LogSync(w.t.a.log, env.Name, applied, "", rep, nil) // no stage: the hold is not one
+	// Halted: not where git says, whatever the held objects say; and the hold is no stage.
+	rep.Health = sync.Degraded
+	LogSync(w.t.a.log, env.Name, applied, "", rep, nil)
 	result := "applied"
 	if rep.NoOp {
 		result = "unchanged"
