@@ -5,26 +5,36 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/ferry-cd/ferry/environments"
 	"github.com/ferry-cd/ferry/render"
+	"github.com/ferry-cd/ferry/rollout"
 	"github.com/ferry-cd/ferry/sync"
 )
 
-// apply runs the apply phase and starts the health wait, or starts a staged rollout. It
-// reports whether it wrote to the cluster (or started a rollout).
+// apply runs the apply phase and starts the health wait, or starts a staged rollout, or holds
+// the environment at its applied revision while the rollout of revision is halted. It reports
+// whether it wrote to the cluster (or started a rollout).
 func (w *worker) apply(env *environments.Environment, res render.Result, revision string) (wrote bool) {
 	syncer := w.t.syncer
-	if env.Rollout != nil && len(env.Rollout.Stages) > 1 {
+	if rollout.Staged(env) {
 		st, err := syncer.State().Load(w.t.ctx, env.Name)
 		if err != nil {
 			w.fail(revision, &sync.Error{Phase: sync.PhaseState, Err: err})
 			return false
 		}
 		if st.Progress.HaltedRevision == revision {
-			return false // halted: not retried until the branch moves
+			return w.hold(env, st, res, revision) // not rolled out again until the branch moves
 		}
-		if needsRollout(env, st, res) {
-			w.background(revision, newRollout(w, env, res, revision, st.Progress).run)
+		w.setHeld("")
+		deployed, err := w.deployed(env, st, res)
+		if err != nil {
+			w.fail(revision, &sync.Error{Phase: sync.PhaseApply, Err: err})
+			return false
+		}
+		if rollout.Needed(env, st, res, deployed) {
+			w.startRollout(env, res, revision, st.Progress)
 			return true
 		}
 	}
@@ -34,7 +44,7 @@ func (w *worker) apply(env *environments.Environment, res render.Result, revisio
 		return false
 	}
 	if rep.NoOp {
-		w.finish(rep, nil)
+		w.finish(rep, w.followHealth(w.t.ctx, rep, nil))
 		return false
 	}
 	w.mu.Lock()
@@ -43,10 +53,115 @@ func (w *worker) apply(env *environments.Environment, res render.Result, revisio
 	w.setStatus(revision, "pending", "applied; waiting for health")
 	w.background(revision, func(ctx context.Context) {
 		err := syncer.WaitHealthy(ctx, rep)
-		w.finish(rep, err)
+		w.finish(rep, w.followHealth(ctx, rep, err))
 		releaseMemory() // the wait read every applied object, every poll
 	})
 	return true
+}
+
+// deployed reports whether env runs anything yet: its state records an applied revision, or
+// (the state is new or was lost) one of res's objects exists in the cluster.
+func (w *worker) deployed(env *environments.Environment, st *sync.State, res render.Result) (bool, error) {
+	if st.AppliedRevision != "" {
+		return true, nil
+	}
+	return w.t.syncer.AnyExists(w.t.ctx, res.Objects)
+}
+
+// followHealth evaluates the objects' health again when a sync that did not fail left it
+// other than Healthy without waiting for anything (a no-op sync, or one that wrote nothing to
+// wait for), so that health follows the objects and not only the last write. It sets
+// rep.Health and returns the error to report (err, or the evaluation's).
+func (w *worker) followHealth(ctx context.Context, rep *sync.Report, err error) error {
+	if err != nil || ctx.Err() != nil || rep.Health == sync.Healthy || rep.Health == sync.Progressing && !rep.NoOp {
+		return err
+	}
+	health, _, err := w.t.syncer.RefreshHealth(ctx, w.env)
+	if ctx.Err() != nil {
+		return nil
+	}
+	rep.Health = health
+	return err
+}
+
+// hold keeps env at its applied revision while the rollout of halted is halted: the objects
+// of the applied revision's render that the halted rollout did not move are applied again
+// (drift corrected, nothing pruned), and the hold is logged once per change. It reports
+// whether it wrote to the cluster.
+func (w *worker) hold(env *environments.Environment, st *sync.State, res render.Result, halted string) bool {
+	ctx, applied := w.t.ctx, st.AppliedRevision
+	if w.setHeld(applied + "@" + halted) {
+		w.t.a.log.Warn("rollout halted: holding the applied revision", "env", env.Name, "revision", short(applied),
+			"halted", short(halted), "stage", st.Stage)
+		w.event("Warning", "RolloutHeld", fmt.Sprintf("held at %s while the rollout of %s is halted at %s", orNone(short(applied)), short(halted), st.Stage))
+	}
+	if applied == "" {
+		return false // nothing was applied before the halted rollout: nothing to hold
+	}
+	objs, err := w.heldObjects(ctx, env, st, res, halted)
+	if err != nil {
+		w.fail(applied, &sync.Error{Phase: sync.PhaseRender, Err: err})
+		return false
+	}
+	rep, err := w.t.syncer.Hold(ctx, env, objs, applied)
+	if err != nil {
+		w.fail(applied, err)
+		return false
+	}
+	// Halted: not where git says, whatever the held objects say; and the hold is no stage.
+	rep.Health = sync.Degraded
+	LogSync(w.t.a.log, env.Name, applied, "", rep, nil)
+	result := "applied"
+	if rep.NoOp {
+		result = "unchanged"
+	}
+	w.t.a.metrics.syncs.WithLabelValues(env.Name, result).Inc()
+	return !rep.NoOp
+}
+
+// heldObjects returns the objects of the applied revision's render that the rollout of
+// halted (rendered as res) has not moved. Halted at the last stage, everything moved: the
+// applied revision is the halted one, and all of res is held.
+func (w *worker) heldObjects(ctx context.Context, env *environments.Environment, st *sync.State, res render.Result, halted string) ([]*unstructured.Unstructured, error) {
+	if st.AppliedRevision == halted {
+		return res.Objects, nil
+	}
+	tree, err := w.t.a.src.Tree(ctx, st.AppliedRevision)
+	if err != nil {
+		return nil, err
+	}
+	prev, _, err := w.held.render(ctx, tree, env, st.AppliedRevision)
+	if err != nil {
+		return nil, fmt.Errorf("applied revision %s: %w", short(st.AppliedRevision), err)
+	}
+	moved := map[sync.ObjectID]bool{}
+	for _, o := range rollout.Moved(env, res.Objects, st.Progress.StageIndex) {
+		moved[sync.IDOf(o)] = true
+	}
+	var objs []*unstructured.Unstructured
+	for _, o := range prev.Objects {
+		if !moved[sync.IDOf(o)] {
+			objs = append(objs, o)
+		}
+	}
+	return objs, nil
+}
+
+// setHeld records what the worker holds ("applied@halted", "" when nothing) and reports
+// whether that changed.
+func (w *worker) setHeld(held string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	changed := held != w.heldAt
+	w.heldAt = held
+	return changed
+}
+
+func orNone(rev string) string {
+	if rev == "" {
+		return "nothing"
+	}
+	return rev
 }
 
 // background runs fn for revision in a goroutine that a newer revision cancels (endWait).
@@ -77,6 +192,7 @@ func (w *worker) fail(revision string, err error) {
 	w.retry = time.AfterFunc(delay, func() { w.poke("retry") })
 	changed := err.Error() != w.lastError
 	w.lastError = err.Error()
+	w.lastHealth = sync.FailedHealth(w.lastHealth) // RecordFailure records it; a recovery is an Event
 	w.mu.Unlock()
 	w.t.notHealthy(w.env)
 	w.setStatus(revision, "failure", err.Error())

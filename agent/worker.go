@@ -29,6 +29,8 @@ type worker struct {
 	backoff *backoff
 	wait    *healthWait
 	renders renderMemo // used by syncOnce only, which never runs concurrently with itself
+	held    renderMemo // the applied revision's render while a halted rollout holds the environment there
+	heldAt  string     // "applied@halted" while held, to log a hold once per change
 
 	// last seen, to emit Events on change only
 	lastRevision, lastHealth, lastError string

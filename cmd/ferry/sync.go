@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferry-cd/ferry/agent"
 	"github.com/ferry-cd/ferry/environments"
 	"github.com/ferry-cd/ferry/internal/repoview"
 	"github.com/ferry-cd/ferry/render"
@@ -64,11 +63,11 @@ func revisionOf(v *repoview.View) string {
 
 func newSyncCommand() *cobra.Command {
 	var run envRun
-	var once bool
+	var once, skipRollout bool
 	opts := sync.DefaultOptions()
 	cmd := &cobra.Command{
 		Use:   "sync ENV",
-		Short: "Sync ENV once from the repository to the cluster, through the agent's code path",
+		Short: "Sync ENV once from the repository to the cluster, through the agent's code path (stages, soak and halts included)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !once {
@@ -79,17 +78,15 @@ func newSyncCommand() *cobra.Command {
 				return err
 			}
 			defer view.Close()
-			rep, err := s.Sync(cmd.Context(), env, res, revisionOf(view))
-			if rep != nil {
-				fmt.Fprint(cmd.OutOrStdout(), rep.ChangeSet.Changed())
-			}
-			agent.LogSync(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)), env.Name, revisionOf(view), "", rep, err)
-			return err
+			c := &cliSync{s: s, env: env, res: res, revision: revisionOf(view), out: cmd.OutOrStdout(),
+				log: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)), poll: opts.PollInterval}
+			return c.run(cmd.Context(), view, skipRollout)
 		},
 	}
 	run.register(cmd)
 	cmd.Flags().BoolVar(&once, "once", true, "sync once and exit")
 	cmd.Flags().DurationVar(&opts.HealthTimeout, "health-timeout", opts.HealthTimeout, "how long to wait for applied objects to become healthy (0: do not wait)")
+	cmd.Flags().BoolVar(&skipRollout, "skip-rollout", false, "apply everything at once, past the environment's rollout stages, a halted revision or a rollout in progress (logged)")
 	return cmd
 }
 

@@ -1,0 +1,66 @@
+package rollout
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/ferry-cd/ferry/environments"
+	"github.com/ferry-cd/ferry/render"
+	"github.com/ferry-cd/ferry/sync"
+)
+
+// Staged reports whether env rolls out in stages (more than the final "everything" stage).
+func Staged(env *environments.Environment) bool {
+	return env.Rollout != nil && len(env.Rollout.Stages) > 1
+}
+
+// Needed reports whether res must be rolled out to env in stages: env is Staged and res differs
+// from what is applied. deployed says whether the environment runs anything yet: a state that
+// records an applied revision, or (when the state is missing or new) any of res's objects found
+// in the cluster. Only a true first sync, with none of them deployed, applies everything at once:
+// a lost state ConfigMap must not open a path around the stages.
+func Needed(env *environments.Environment, st *sync.State, res render.Result, deployed bool) bool {
+	if !Staged(env) {
+		return false
+	}
+	if st.AppliedRevision != "" {
+		return st.AppliedDigest != res.Digest
+	}
+	return deployed
+}
+
+// Select returns the objects matched by any of the stages' selectors (a stage without a
+// selector matches nothing here: only the last stage has none, and it applies everything).
+func Select(objs []*unstructured.Unstructured, stages []environments.Stage) []*unstructured.Unstructured {
+	var sels []labels.Selector
+	for _, st := range stages {
+		if st.Selector == nil {
+			continue
+		}
+		if sel, err := metav1.LabelSelectorAsSelector(st.Selector); err == nil {
+			sels = append(sels, sel)
+		}
+	}
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		for _, sel := range sels {
+			if sel.Matches(labels.Set(o.GetLabels())) {
+				out = append(out, o)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Moved returns the objects of objs that a rollout halted at stage index k has already applied
+// at its own revision (the stages 1..k's selections): what holding the environment at its
+// applied revision must leave to the halted rollout. Halted at the last stage, everything moved.
+func Moved(env *environments.Environment, objs []*unstructured.Unstructured, k int) []*unstructured.Unstructured {
+	stages := env.Rollout.Stages
+	if k >= len(stages)-1 {
+		return objs
+	}
+	return Select(objs, stages[:k+1])
+}
