@@ -22,27 +22,7 @@ func TestCRDAndCustomResourceInOneSync(t *testing.T) {
 	f := newFixture(t, true)
 	f.env.ClusterScoped = []string{"CustomResourceDefinition"}
 	plural := "widgets" + f.env.Name
-	crd := fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: %[1]s.example.ferry.dev
-spec:
-  group: example.ferry.dev
-  names: {kind: Widget%[2]s, plural: %[1]s, singular: widget%[2]s}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          spec:
-            type: object
-            properties:
-              size: {type: integer}
-`, plural, f.env.Name)
+	crd := crdYAML(plural, "Widget"+f.env.Name)
 	cr := fmt.Sprintf("apiVersion: example.ferry.dev/v1\nkind: Widget%s\nmetadata:\n  name: first\nspec:\n  size: 3\n", f.env.Name)
 	f.write(map[string]string{"crd.yaml": crd, "widget.yaml": cr})
 	rep := f.mustSync("rev1")

@@ -230,9 +230,9 @@ func TestNamespaceWithForeignObjectsIsNotPruned(t *testing.T) {
 	f.assertSameUIDs(before, f.env.Namespace)
 }
 
-func (f *fixture) widgetCRD() (crd, plural, kind string) {
-	plural, kind = "gadgets"+f.env.Name, "Gadget"+f.env.Name
-	crd = fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
+// crdYAML is a namespaced CRD of group example.ferry.dev, version v1, that keeps any field.
+func crdYAML(plural, kind string) string {
+	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
   name: %[1]s.example.ferry.dev
@@ -249,7 +249,11 @@ spec:
         type: object
         x-kubernetes-preserve-unknown-fields: true
 `, plural, kind)
-	return crd, plural, kind
+}
+
+func (f *fixture) widgetCRD() (crd, plural, kind string) {
+	plural, kind = "gadgets"+f.env.Name, "Gadget"+f.env.Name
+	return crdYAML(plural, kind), plural, kind
 }
 
 // TestCRDStillUsedOrHoldingOthersIsNotPruned: a CRD removed while its custom resources stay in
