@@ -80,7 +80,7 @@ func (s *Syncer) cascadeOf(ctx context.Context, env string, e Entry, ours Invent
 	known := ours.Index()
 	for i, item := range items {
 		c.Total++
-		if _, listed := known[ids[i]]; listed || ownedBy(item.Labels, env) || dependent(item) {
+		if _, listed := known[ids[i]]; listed || ownedBy(item.Labels, env) || dependent(ids[i], item) {
 			continue
 		}
 		c.Foreign = append(c.Foreign, ids[i])
@@ -96,10 +96,14 @@ var controlPlaneManagers = map[string]bool{
 	"kube-controller-manager": true, "kube-apiserver": true, "kube-scheduler": true,
 }
 
-// dependent reports whether item lives and dies with something else: another object owns it
-// (a Deployment's ReplicaSets and Pods), or only the control plane wrote it.
-func dependent(item metav1.PartialObjectMetadata) bool {
+// dependent reports whether item (id) lives and dies with something else: another object
+// owns it (a Deployment's ReplicaSets and Pods), only the control plane wrote it, or it is the
+// namespace's default ServiceAccount, which the control plane creates with no field to manage.
+func dependent(id ObjectID, item metav1.PartialObjectMetadata) bool {
 	if len(item.OwnerReferences) > 0 {
+		return true
+	}
+	if id.Group == "" && id.Kind == "ServiceAccount" && id.Name == "default" {
 		return true
 	}
 	if len(item.ManagedFields) == 0 {
@@ -131,7 +135,7 @@ func (s *Syncer) namespaceContents(ctx context.Context, ns string) ([]metav1.Par
 			if !listable(r) || r.Kind == "Event" {
 				continue
 			}
-			got, err := s.meta.Resource(gv.WithResource(r.Name)).Namespace(ns).List(ctx, metav1.ListOptions{})
+			got, err := s.allKinds.Resource(gv.WithResource(r.Name)).Namespace(ns).List(ctx, metav1.ListOptions{})
 			if apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) {
 				continue
 			}

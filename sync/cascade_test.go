@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -70,17 +71,20 @@ func TestDependent(t *testing.T) {
 	}
 	cases := []struct {
 		name string
+		id   ObjectID
 		meta metav1.ObjectMeta
 		want bool
 	}{
-		{"owned", metav1.ObjectMeta{OwnerReferences: []metav1.OwnerReference{{Name: "rs"}}}, true},
-		{"control plane", metav1.ObjectMeta{ManagedFields: mf("kube-controller-manager")}, true},
-		{"by hand", metav1.ObjectMeta{ManagedFields: mf("kubectl-client-side-apply")}, false},
-		{"control plane and a person", metav1.ObjectMeta{ManagedFields: mf("kube-controller-manager", "kubectl-edit")}, false},
-		{"nobody", metav1.ObjectMeta{}, false},
+		{"default ServiceAccount", ObjectID{Kind: "ServiceAccount", Namespace: "ns", Name: "default"}, metav1.ObjectMeta{}, true},
+		{"another ServiceAccount", ObjectID{Kind: "ServiceAccount", Namespace: "ns", Name: "app"}, metav1.ObjectMeta{}, false},
+		{"owned", ObjectID{Kind: "ConfigMap"}, metav1.ObjectMeta{OwnerReferences: []metav1.OwnerReference{{Name: "rs"}}}, true},
+		{"control plane", ObjectID{Kind: "ConfigMap"}, metav1.ObjectMeta{ManagedFields: mf("kube-controller-manager")}, true},
+		{"by hand", ObjectID{Kind: "ConfigMap"}, metav1.ObjectMeta{ManagedFields: mf("kubectl-client-side-apply")}, false},
+		{"control plane and a person", ObjectID{Kind: "ConfigMap"}, metav1.ObjectMeta{ManagedFields: mf("kube-controller-manager", "kubectl-edit")}, false},
+		{"nobody", ObjectID{Kind: "ConfigMap"}, metav1.ObjectMeta{}, false},
 	}
 	for _, c := range cases {
-		if got := dependent(metav1.PartialObjectMetadata{ObjectMeta: c.meta}); got != c.want {
+		if got := dependent(c.id, metav1.PartialObjectMetadata{ObjectMeta: c.meta}); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -197,7 +201,7 @@ func TestNamespaceWithForeignObjectsIsNotPruned(t *testing.T) {
 	files["extra.yaml"] = namespaceYAML(extra)
 	f.write(files)
 	f.mustSync("rev1")
-	t.Cleanup(func() { _ = f.kube.CoreV1().Namespaces().Delete(t.Context(), extra, metav1.DeleteOptions{}) })
+	t.Cleanup(func() { _ = f.kube.CoreV1().Namespaces().Delete(context.Background(), extra, metav1.DeleteOptions{}) })
 	f.handSecret(extra, "precious")
 	before, beforeExtra := f.uids(f.env.Namespace), f.uids(extra)
 
@@ -267,7 +271,7 @@ func TestCRDStillUsedOrHoldingOthersIsNotPruned(t *testing.T) {
 	f.write(map[string]string{"crd.yaml": crd, "cr.yaml": cr, "config.yaml": configMap("config", "one")})
 	f.mustSync("rev1")
 	t.Cleanup(func() {
-		_ = f.syncer.mgr.Client().Delete(t.Context(), &unstructured.Unstructured{Object: map[string]any{
+		_ = f.syncer.mgr.Client().Delete(context.Background(), &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": map[string]any{"name": plural + ".example.ferry.dev"}}})
 	})
 	dyn, err := dynamic.NewForConfig(cluster.Config)

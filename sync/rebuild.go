@@ -59,7 +59,7 @@ func (s *Syncer) rebuildInventory(ctx context.Context, env *environments.Environ
 			if r.Namespaced {
 				ns = env.Namespace
 			}
-			got, err := s.meta.Resource(gv.WithResource(r.Name)).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+			got, err := s.allKinds.Resource(gv.WithResource(r.Name)).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
 			if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) {
 				continue
 			}

@@ -78,7 +78,8 @@ data:
 func (f *fixture) releaseFinalizers(name string) {
 	f.t.Helper()
 	patch := []byte(`{"metadata":{"finalizers":null}}`)
-	_, err := f.kube.CoreV1().ConfigMaps(f.env.Namespace).Patch(f.t.Context(), name, types.MergePatchType, patch, metav1.PatchOptions{})
+	// Background: cleanups run after the test's context is cancelled.
+	_, err := f.kube.CoreV1().ConfigMaps(f.env.Namespace).Patch(context.Background(), name, types.MergePatchType, patch, metav1.PatchOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		f.t.Fatal(err)
 	}

@@ -50,13 +50,15 @@ func DefaultOptions() Options {
 // and with a drift Watch it skips objects known to be unchanged. Safe for one sync per
 // environment at a time.
 type Syncer struct {
-	opts   Options
-	kube   kubernetes.Interface
-	meta   metadata.Interface
-	mapper meta.RESTMapper
-	mgr    *ssa.ResourceManager
-	state  *StateStore
-	watch  *Watch
+	opts Options
+	kube kubernetes.Interface
+	meta metadata.Interface
+	// allKinds is meta without API deprecation warnings, for lists of every kind served.
+	allKinds metadata.Interface
+	mapper   meta.RESTMapper
+	mgr      *ssa.ResourceManager
+	state    *StateStore
+	watch    *Watch
 
 	// namespaces holds the environment namespaces known to exist, so that a sync does not
 	// read them again; an apply that fails forgets them.
@@ -99,11 +101,19 @@ func newSyncer(cfg *rest.Config, httpClient *http.Client, opts Options) (*Syncer
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes metadata client: %w", err)
 	}
+	// Lists of every kind the cluster serves (rebuildInventory, namespaceContents) touch
+	// deprecated ones too (v1 Endpoints, ComponentStatus), whose warnings say nothing to a user.
+	quietCfg := rest.CopyConfig(cfg)
+	quietCfg.WarningHandler = rest.NoWarnings{}
+	quiet, err := metadata.NewForConfigAndClient(quietCfg, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes metadata client: %w", err)
+	}
 	poller := polling.NewStatusPoller(c, mapper, polling.Options{})
 	mgr := ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: "ferry.dev"})
 	mgr.SetConcurrency(opts.Concurrency)
 	return &Syncer{
-		opts: opts, kube: kube, meta: md, mapper: mapper, mgr: mgr,
+		opts: opts, kube: kube, meta: md, allKinds: quiet, mapper: mapper, mgr: mgr,
 		state: NewStateStore(kube, opts.Namespace),
 	}, nil
 }
