@@ -196,7 +196,8 @@ func TestRelabelledObjectIsNotFollowed(t *testing.T) {
 
 	a.write(map[string]string{"only-a.yaml": configMap("only-a", "a's")})
 	rep := a.mustSync("rev2")
-	moved := Change{Object: ObjectID{Kind: "ConfigMap", Namespace: a.env.Namespace, Name: "moved"}, Action: Skipped}
+	moved := Change{Object: ObjectID{Kind: "ConfigMap", Namespace: a.env.Namespace, Name: "moved"}, Action: Skipped,
+		Reason: "not labelled for " + a.env.Name + " any more, or annotated ferry.dev/prune: disabled"}
 	if diff := cmp.Diff(ChangeSet{moved}, rep.ChangeSet.Changed()); diff != "" {
 		t.Errorf("a dropping the object: changes (-want +got):\n%s", diff)
 	}
