@@ -353,7 +353,7 @@ func TestPruneEnvironmentSparesAnotherEnvironmentsNamespace(t *testing.T) {
 		}
 	}
 	delta.assertSameUIDs(before, delta.env.Namespace)
-	if _, err := delta.syncer.state.Load(t.Context(), delta.env.Name); err != nil {
-		t.Errorf("delta's state: %v", err)
+	if st, err := delta.syncer.state.Load(t.Context(), delta.env.Name); err != nil || st.resourceVersion == "" {
+		t.Errorf("delta's state ConfigMap is gone (%v), want it kept by the refused prune", err)
 	}
 }
