@@ -117,8 +117,12 @@ func (w *Watch) watchAll(env string, inv Inventory) {
 // whose CRD was pruned with its last object would fail to list it every 30 s forever.
 // An environment that left ferry.yaml keeps its informers until the agent's next term.
 func (w *Watch) watchOnly(env string, inv Inventory) {
+	keys := map[watchKey]bool{}
+	for _, e := range inv {
+		keys[watchKey{kind: e.GroupVersionKind().GroupKind(), namespace: e.Namespace}] = true
+	}
 	w.mu.Lock()
-	w.uses[env] = map[watchKey]bool{}
+	w.uses[env] = keys
 	w.mu.Unlock()
 	w.watchAll(env, inv)
 	w.mu.Lock()
