@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,10 +16,6 @@ const (
 	idleObjects  = 10
 	idleSchedule = "@every 1m" // ferry.yaml's default
 )
-
-// agentProcessUA starts the user agent of the ferry binary's API requests (client-go's
-// default: the program's name, then its version).
-const agentProcessUA = "ferry/"
 
 // benchIdleEnvironments is scenario 8: the idle cost of many environments. One `ferry agent`
 // syncs 50 environments of 10 objects each from one repository, all on the default schedule;
@@ -56,7 +53,8 @@ func benchIdleEnvironments(t *testing.T, st settings, tab *table) {
 	time.Sleep(st.idleEnvs)
 	minutes := time.Since(start).Minutes()
 	git := a.srv.Requests()
-	api := lab.audit.since(t, mark, agentProcessUA)
+	// client-go's default user agent: the program's name, then "/" and its version.
+	api := lab.audit.since(t, mark, filepath.Base(ferryBinary(t))+"/")
 	lines := a.logs.count() - linesBefore
 	a.stop()
 
