@@ -19,6 +19,7 @@ type term struct {
 	ctx    context.Context
 	syncer *sync.Syncer
 	cron   *cron.Cron
+	heads  *heads // the branch head, shared by the environments
 
 	mu       gosync.Mutex
 	workers  map[string]*worker
@@ -38,7 +39,7 @@ func (a *Agent) lead(ctx context.Context) {
 		return
 	}
 	syncer.EnableDriftWatch(ctx)
-	t := &term{a: a, ctx: ctx, syncer: syncer, cron: cron.New(), workers: map[string]*worker{},
+	t := &term{a: a, ctx: ctx, syncer: syncer, cron: cron.New(), heads: newHeads(a.src), workers: map[string]*worker{},
 		healthy: map[string]healthMark{}, proposed: map[string]bool{}, prs: map[string]string{}}
 	a.setTerm(t)
 	defer a.setTerm(nil)
@@ -71,9 +72,10 @@ func (t *term) configureUntilReady() {
 	}
 }
 
-// fetch asks the remote for the branch head and fetches it when it moved.
+// fetch asks the remote for the branch head and fetches it when it moved. Every environment
+// calls it on each of its ticks; heads shares the calls among them.
 func (t *term) fetch() (string, error) {
-	head, err := t.a.src.Head(t.ctx)
+	head, err := t.heads.Head(t.ctx)
 	if err != nil {
 		return "", err
 	}
@@ -83,7 +85,7 @@ func (t *term) fetch() (string, error) {
 	if known {
 		return head, nil
 	}
-	return t.a.src.Fetch(t.ctx)
+	return t.heads.Fetch(t.ctx, head)
 }
 
 // pipelineAt returns ferry.yaml at rev, reading it only when rev changed, and reconciles the
@@ -114,6 +116,7 @@ func (t *term) pipelineAt(rev string) (*environments.Pipeline, error) {
 // those of environments that left it. Called with t.mu held.
 func (t *term) reconcile(p *environments.Pipeline) {
 	seen := map[string]bool{}
+	shortest := time.Duration(0)
 	for i := range p.Environments {
 		env := &p.Environments[i]
 		if !t.a.selected(env.Name) {
@@ -127,7 +130,12 @@ func (t *term) reconcile(p *environments.Pipeline) {
 			t.wg.Add(1)
 			go func() { defer t.wg.Done(); w.run() }()
 		}
-		w.schedule(env.Schedule)
+		if interval := w.schedule(env.Schedule); interval > 0 && (shortest == 0 || interval < shortest) {
+			shortest = interval
+		}
+	}
+	if shortest > 0 {
+		t.heads.setReuse(headReuse(shortest))
 	}
 	for name, w := range t.workers {
 		if !seen[name] {
@@ -138,8 +146,10 @@ func (t *term) reconcile(p *environments.Pipeline) {
 	}
 }
 
-// triggerAll asks every worker to sync now.
+// triggerAll asks every worker to sync now, at the branch head as the remote has it now (a
+// push webhook must not be answered by a head read before the push).
 func (t *term) triggerAll(reason string) {
+	t.heads.forget()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, w := range t.workers {

@@ -57,22 +57,25 @@ func (w *worker) poke(reason string) {
 	}
 }
 
-// schedule (re)registers the environment's cron schedule when it changed.
-func (w *worker) schedule(spec string) {
+// schedule (re)registers the environment's cron schedule, jittered (see jittered), when it
+// changed, and returns its interval (0 when the spec does not parse).
+func (w *worker) schedule(spec string) time.Duration {
+	sched, interval, err := jittered(spec, w.env)
+	if err != nil { // ferry.yaml validation parses schedules, so this is not expected
+		w.t.a.log.Error("bad schedule", "env", w.env, "schedule", spec, "error", err.Error())
+		return 0
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if spec == w.spec {
-		return
+		return interval
 	}
 	if w.spec != "" {
 		w.t.cron.Remove(w.entry)
 	}
-	id, err := w.t.cron.AddFunc(spec, func() { w.poke("schedule") })
-	if err != nil { // ferry.yaml validation parses schedules, so this is not expected
-		w.t.a.log.Error("bad schedule", "env", w.env, "schedule", spec, "error", err.Error())
-		return
-	}
-	w.entry, w.spec = id, spec
+	w.entry = w.t.cron.Schedule(sched, cron.FuncJob(func() { w.poke("schedule") }))
+	w.spec = spec
+	return interval
 }
 
 func (w *worker) stop() {

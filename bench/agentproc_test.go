@@ -54,9 +54,16 @@ environments:
 // starts an agent on it; t's cleanup stops it.
 func startAgent(t *testing.T, name string, n int, schedule string) *agentProcess {
 	t.Helper()
-	srv := gitserver.Start(t, gitserver.Options{})
 	files := environmentFiles("env", name, n)
 	files["ferry.yaml"] = pipelineYAML(name, schedule)
+	return startAgentOn(t, name, files)
+}
+
+// startAgentOn serves files as the repository and starts an agent on it, with ferry's
+// namespace ferry-NAME; t's cleanup stops it.
+func startAgentOn(t *testing.T, name string, files map[string]string) *agentProcess {
+	t.Helper()
+	srv := gitserver.Start(t, gitserver.Options{})
 	srv.NewRepo(t, "config", files)
 	a := &agentProcess{name: name, logs: &lineLog{}, addr: "127.0.0.1:" + freePort(t), srv: srv, files: files}
 	a.cmd = exec.Command(ferryBinary(t), "agent",

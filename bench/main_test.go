@@ -91,12 +91,13 @@ type settings struct {
 	reps      int           // FERRY_BENCH_REPS: runs per side and scenario
 	largeReps int           // FERRY_BENCH_REPS_5000: the same from 5000 objects up (see repsAt)
 	idle      time.Duration // FERRY_BENCH_IDLE: the agent's idle time before RSS is read
+	idleEnvs  time.Duration // FERRY_BENCH_IDLE_ENVS: how long scenario 8 counts the idle cost
 	scenarios string        // FERRY_BENCH_SCENARIOS: e.g. "1,2,5"; all when empty
 }
 
 func loadSettings(tb testing.TB) settings {
 	tb.Helper()
-	s := settings{sizes: []int{100, 1000, 5000}, reps: 5, largeReps: 3, agentSize: []int{1000, 10000}, idle: time.Minute, scenarios: os.Getenv("FERRY_BENCH_SCENARIOS")}
+	s := settings{sizes: []int{100, 1000, 5000}, reps: 5, largeReps: 3, agentSize: []int{1000, 10000}, idle: time.Minute, idleEnvs: 2 * time.Minute, scenarios: os.Getenv("FERRY_BENCH_SCENARIOS")}
 	for name, p := range map[string]*[]int{"FERRY_BENCH_N": &s.sizes, "FERRY_BENCH_AGENT_N": &s.agentSize} {
 		if v := os.Getenv(name); v != "" {
 			*p = nil
@@ -118,12 +119,14 @@ func loadSettings(tb testing.TB) settings {
 			*p = n
 		}
 	}
-	if v := os.Getenv("FERRY_BENCH_IDLE"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			tb.Fatalf("FERRY_BENCH_IDLE: %v", err)
+	for name, p := range map[string]*time.Duration{"FERRY_BENCH_IDLE": &s.idle, "FERRY_BENCH_IDLE_ENVS": &s.idleEnvs} {
+		if v := os.Getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				tb.Fatalf("%s=%q: want a positive duration", name, v)
+			}
+			*p = d
 		}
-		s.idle = d
 	}
 	return s
 }

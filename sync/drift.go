@@ -37,6 +37,7 @@ type Watch struct {
 
 	mu      gosync.Mutex
 	kinds   map[watchKey]*kindWatch
+	uses    map[string]map[watchKey]bool     // the informers each environment's objects need
 	objects map[string]map[ObjectID]*watched // by environment
 	changes chan string
 }
@@ -51,6 +52,7 @@ type watchKey struct {
 type kindWatch struct {
 	gvk      schema.GroupVersionKind
 	informer cache.SharedIndexInformer
+	stop     context.CancelFunc // ends this informer alone
 }
 
 // watched is what the watch knows of one owned object.
@@ -65,6 +67,7 @@ func newWatch(ctx context.Context, md metadata.Interface, mapper meta.RESTMapper
 	return &Watch{
 		ctx: ctx, meta: md, mapper: mapper,
 		kinds:   map[watchKey]*kindWatch{},
+		uses:    map[string]map[watchKey]bool{},
 		objects: map[string]map[ObjectID]*watched{},
 		changes: make(chan string, 64),
 	}
@@ -83,7 +86,7 @@ func (w *Watch) vouches(env string, inv Inventory) bool {
 	}
 	ready := true
 	for _, e := range inv {
-		if !w.watching(e.GroupVersionKind(), e.Namespace) {
+		if !w.watching(env, e.GroupVersionKind(), e.Namespace) {
 			ready = false
 		}
 	}
@@ -100,19 +103,70 @@ func (w *Watch) vouches(env string, inv Inventory) bool {
 	return true
 }
 
-// watchAll starts watching the kinds and namespaces of inv.
-func (w *Watch) watchAll(inv Inventory) {
+// watchAll starts watching the kinds and namespaces of inv, objects of env (a stage of a
+// rollout: env's other objects stay watched too).
+func (w *Watch) watchAll(env string, inv Inventory) {
 	for _, e := range inv {
-		w.watching(e.GroupVersionKind(), e.Namespace)
+		w.watching(env, e.GroupVersionKind(), e.Namespace)
 	}
 }
 
-// watching starts the informer for gvk's kind in namespace when needed and reports whether it
-// has synced.
-func (w *Watch) watching(gvk schema.GroupVersionKind, namespace string) bool {
+// watchOnly makes inv, env's whole inventory after a successful sync, what the watch keeps
+// for env: it starts watching inv's kinds and namespaces, and stops the informers that no
+// environment needs any more, forgetting their objects. Without that, the informer of a kind
+// whose CRD was pruned with its last object would fail to list it every 30 s forever.
+// An environment that left ferry.yaml keeps its informers until the agent's next term.
+func (w *Watch) watchOnly(env string, inv Inventory) {
+	keys := map[watchKey]bool{}
+	for _, e := range inv {
+		keys[watchKey{kind: e.GroupVersionKind().GroupKind(), namespace: e.Namespace}] = true
+	}
+	w.mu.Lock()
+	w.uses[env] = keys
+	w.mu.Unlock()
+	w.watchAll(env, inv)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for key, kw := range w.kinds {
+		if !w.used(key) {
+			kw.stop()
+			delete(w.kinds, key)
+			w.forget(key)
+		}
+	}
+}
+
+// used reports whether an environment needs the informer of key. Called with w.mu held.
+func (w *Watch) used(key watchKey) bool {
+	for _, keys := range w.uses {
+		if keys[key] {
+			return true
+		}
+	}
+	return false
+}
+
+// forget drops what the watch knows of the objects of key. Called with w.mu held.
+func (w *Watch) forget(key watchKey) {
+	for _, objs := range w.objects {
+		for id := range objs {
+			if id.Group == key.kind.Group && id.Kind == key.kind.Kind && id.Namespace == key.namespace {
+				delete(objs, id)
+			}
+		}
+	}
+}
+
+// watching starts the informer for gvk's kind in namespace when needed, for env, and reports
+// whether it has synced.
+func (w *Watch) watching(env string, gvk schema.GroupVersionKind, namespace string) bool {
 	key := watchKey{kind: gvk.GroupKind(), namespace: namespace}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.uses[env] == nil {
+		w.uses[env] = map[watchKey]bool{}
+	}
+	w.uses[env][key] = true
 	if kw, ok := w.kinds[key]; ok {
 		return kw.informer.HasSynced()
 	}
@@ -135,8 +189,10 @@ func (w *Watch) watching(gvk schema.GroupVersionKind, namespace string) bool {
 		},
 		DeleteFunc: func(o any) { w.observe(kw.gvk, o, true) },
 	})
+	ctx, stop := context.WithCancel(w.ctx)
+	kw.stop = stop
 	w.kinds[key] = kw
-	go kw.informer.Run(w.ctx.Done())
+	go kw.informer.Run(ctx.Done())
 	return false
 }
 

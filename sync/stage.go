@@ -42,7 +42,7 @@ func (s *Syncer) ApplyStage(ctx context.Context, env *environments.Environment, 
 		return rep, &Error{Phase: PhaseState, Err: err}
 	}
 	if s.watch != nil {
-		s.watch.watchAll(stageInv)
+		s.watch.watchAll(env.Name, stageInv)
 	}
 	rep.Duration = time.Since(start)
 	return rep, nil

@@ -107,7 +107,9 @@ func (s *Syncer) Apply(ctx context.Context, env *environments.Environment, res r
 		return rep, err
 	}
 	if s.watch != nil {
-		s.watch.watchAll(inv) // from now on, drift of these objects triggers a sync
+		// From now on, drift of these objects triggers a sync; kinds that left every
+		// environment's inventory are no longer watched.
+		s.watch.watchOnly(env.Name, st.Inventory)
 	}
 	rep.Duration = time.Since(start)
 	if pruneErr != nil {

@@ -48,34 +48,12 @@ func newAgentCommand() *cobra.Command {
 				return err
 			}
 			opts.Logger = logger
-			opts.Namespace = kube.namespace
-			if envs != "" {
-				opts.Environments = strings.Split(envs, ",")
+			if err := runDaemon(cmd, &opts, kube, ff, envs, insecureHostKey); err != nil {
+				// In the log's format, so that --log-format json yields only JSON lines.
+				logger.Error("agent stopped", "error", err.Error())
+				return &loggedError{err}
 			}
-			if opts.Source.CacheDir == "" {
-				opts.Source.CacheDir = cacheDir(opts.Source.URL)
-			}
-			if err := credentialsFromEnv(&opts, insecureHostKey); err != nil {
-				return err
-			}
-			cfg, err := kube.config()
-			if err != nil {
-				return err
-			}
-			if ff.kind != "none" {
-				token, err := ff.token()
-				if err != nil {
-					return err
-				}
-				if opts.Forge, err = ff.forge(cmd.Context(), opts.Source.URL, token); err != nil {
-					return err
-				}
-			}
-			a, err := agent.New(cfg, opts)
-			if err != nil {
-				return err
-			}
-			return a.Run(cmd.Context())
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -97,15 +75,53 @@ func newAgentCommand() *cobra.Command {
 	return cmd
 }
 
+// runDaemon completes opts from the flags and the environment and runs the agent until
+// the command's context ends.
+func runDaemon(cmd *cobra.Command, opts *agent.Options, kube kubeFlags, ff forgeFlags, envs string, insecureHostKey bool) error {
+	opts.Namespace = kube.namespace
+	if envs != "" {
+		opts.Environments = strings.Split(envs, ",")
+	}
+	if opts.Source.CacheDir == "" {
+		opts.Source.CacheDir = cacheDir(opts.Source.URL)
+	}
+	if err := credentialsFromEnv(opts, insecureHostKey); err != nil {
+		return err
+	}
+	cfg, err := kube.config()
+	if err != nil {
+		return err
+	}
+	if ff.kind != "none" {
+		token, err := ff.token()
+		if err != nil {
+			return err
+		}
+		if opts.Forge, err = ff.forge(cmd.Context(), opts.Source.URL, token); err != nil {
+			return err
+		}
+	}
+	a, err := agent.New(cfg, *opts)
+	if err != nil {
+		return err
+	}
+	return a.Run(cmd.Context())
+}
+
+// newLogger returns the agent's logger in format, and makes it the handler of the Kubernetes
+// libraries' logs too (see libraryLog), so that --log-format json yields only JSON lines.
 func newLogger(cmd *cobra.Command, format string) (*slog.Logger, error) {
+	var h slog.Handler
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)), nil
+		h = slog.NewTextHandler(cmd.ErrOrStderr(), nil)
 	case "json":
-		return slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil)), nil
+		h = slog.NewJSONHandler(cmd.ErrOrStderr(), nil)
 	default:
 		return nil, &usageError{fmt.Errorf("unknown --log-format %q (want text or json)", format)}
 	}
+	libraryLog.use(h)
+	return slog.New(h), nil
 }
 
 // credentialsFromEnv fills the git credentials and the webhook secret from the environment.

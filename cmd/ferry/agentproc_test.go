@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
@@ -179,7 +180,8 @@ func (e *testEnv) startAgent() *agentProcess {
 }
 
 // startAgent runs `ferry agent --log-format json` with args, and the webhook secret in its
-// environment. The test's end kills it.
+// environment. The test's end kills it, and then checks that every line it wrote to stdout
+// and stderr is JSON (client-go's own messages included).
 func startAgent(t *testing.T, args ...string) *agentProcess {
 	t.Helper()
 	cmd := ferryCommand(context.Background(), append([]string{"agent", "--log-format", "json"}, args...)...)
@@ -190,8 +192,28 @@ func startAgent(t *testing.T, args ...string) *agentProcess {
 		t.Fatal(err)
 	}
 	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { checkJSONLines(t, p.logs.String()) })
 	t.Cleanup(p.kill)
 	return p
+}
+
+// checkJSONLines fails the test for every complete line of out that is not a JSON object. A
+// last line without its newline is left alone: a SIGKILL may cut a line short.
+func checkJSONLines(t *testing.T, out string) {
+	t.Helper()
+	lines := strings.Split(out, "\n")
+	bad := 0
+	for _, line := range lines[:len(lines)-1] {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			if bad++; bad <= 5 {
+				t.Errorf("agent wrote a line that is not JSON with --log-format json: %q", line)
+			}
+		}
+	}
+	if bad > 5 {
+		t.Errorf("… and %d more lines that are not JSON", bad-5)
+	}
 }
 
 // kill sends SIGKILL, as the OOM killer or a node failure would, and waits for the exit.

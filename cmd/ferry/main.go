@@ -6,19 +6,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/go-logr/logr"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 func main() {
-	// controller-runtime's client (used by fluxcd/pkg/ssa) logs through logr: send its
-	// warnings to stderr instead of its "SetLogger was never called" notice.
-	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	// client-go logs through klog and controller-runtime's client (used by fluxcd/pkg/ssa)
+	// through logr: send both where the command's own log goes (see libraryLog).
+	routeLibraryLogs(os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := newRootCommand().ExecuteContext(ctx)
@@ -31,7 +27,10 @@ func exitCode(err error) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, "ferry:", err)
+	var le *loggedError
+	if !errors.As(err, &le) {
+		fmt.Fprintln(os.Stderr, "ferry:", err)
+	}
 	var ue *usageError
 	if errors.As(err, &ue) {
 		return 2
@@ -44,3 +43,10 @@ type usageError struct{ err error }
 
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
+
+// loggedError is an error the command has logged already, in its log's format: exitCode
+// does not print it again.
+type loggedError struct{ err error }
+
+func (e *loggedError) Error() string { return e.err.Error() }
+func (e *loggedError) Unwrap() error { return e.err }

@@ -40,8 +40,9 @@ type Server struct {
 	root string // GIT_PROJECT_ROOT: NAME.git folders
 	opts Options
 
-	handler http.Handler
-	http    *httptest.Server // nil while stopped
+	handler  http.Handler
+	http     *httptest.Server // nil while stopped
+	requests requestCount     // HTTP requests served, by kind
 
 	mu      sync.Mutex // serialises writes to the repositories and the commit clock
 	commits int        // commits written so far; each one is a minute later than the last
@@ -64,7 +65,7 @@ func Start(t testing.TB, opts Options) *Server {
 		Stderr: testWriter{t},
 		Logger: log.New(testWriter{t}, "gitserver: ", 0),
 	}
-	s.handler = s.withAuth(backend)
+	s.handler = s.requests.count(s.withAuth(backend))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("gitserver: %v", err)
