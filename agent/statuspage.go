@@ -159,7 +159,7 @@ func (a *Agent) envStatus(r *http.Request, st *sync.State) EnvStatus {
 	es.Removed, es.RemovedAt = a.removedAt(st)
 	es.Action = strings.Join(sync.Advice(a.opts.Namespace, st, es.Removed), " ")
 	if es.Removed {
-		es.Action = removedAt(es.RemovedAt) + es.Action
+		es.Action = removedNote(es.RemovedAt) + es.Action
 	}
 	if st.Progress.Revision != "" || st.Progress.Phase == sync.PhaseHalted {
 		es.Progress = st.Progress.Describe(st.Stage, now)
@@ -188,8 +188,8 @@ func (a *Agent) envStatus(r *http.Request, st *sync.State) EnvStatus {
 	return es
 }
 
-// removedAt says that an environment left ferry.yaml, at revision when known.
-func removedAt(revision string) string {
+// removedNote says that an environment left ferry.yaml, at revision when known.
+func removedNote(revision string) string {
 	if revision == "" {
 		return "Not in ferry.yaml. "
 	}
