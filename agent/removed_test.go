@@ -45,6 +45,7 @@ func TestStatusAPIShowsABrokenStateBesideTheOthers(t *testing.T) {
 	f := newFixture(t, "@every 1h") // one sync at start, then none that could touch the state
 	logs := &logBuffer{}
 	opts := f.options(logs)
+	opts.Environments = []string{"staging", "qa"} // qa: a state only, not in ferry.yaml
 	f.start(opts)
 	logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "result": "applied"}, 2*time.Minute)
 	store := sync.NewStateStore(f.kube, f.ns)

@@ -41,6 +41,7 @@ func (s *Syncer) checkOwnership(ctx context.Context, env *environments.Environme
 		groups[k] = append(groups[k], o)
 	}
 	var errs []error
+	removed := map[string]string{} // other environment -> revision it left ferry.yaml at
 	for k, group := range groups {
 		existing, err := s.listLive(ctx, k)
 		if apierrors.IsForbidden(err) {
@@ -57,11 +58,11 @@ func (s *Syncer) checkOwnership(ctx context.Context, env *environments.Environme
 			}
 			_, listed := known[IDOf(o)]
 			if err := mayApply(live, env.Name, listed); err != nil {
+				s.adviseOnOtherEnvironment(ctx, err, removed) // before the wrapping formats it
 				errs = append(errs, fmt.Errorf("%s: %w", IDOf(o), err))
 			}
 		}
 	}
-	s.adviseOnOtherEnvironments(ctx, errs)
 	return exists, errors.Join(errs...)
 }
 
@@ -86,23 +87,20 @@ func (e *otherEnvironmentError) Error() string {
 		"run `ferry prune %s` to delete what it applied, or %s", msg, e.other, e.other, e.other, relabel)
 }
 
-// adviseOnOtherEnvironments completes each otherEnvironmentError among errs with whether its
-// other environment left ferry.yaml, reading each such environment's state once. A state that
-// cannot be read leaves the advice general.
-func (s *Syncer) adviseOnOtherEnvironments(ctx context.Context, errs []error) {
-	removed := map[string]string{}
-	for _, err := range errs {
-		var oe *otherEnvironmentError
-		if !errors.As(err, &oe) {
-			continue
-		}
-		rev, seen := removed[oe.other]
-		if !seen {
-			rev, _, _ = s.state.removedAt(ctx, oe.other)
-			removed[oe.other] = rev
-		}
-		oe.removedAt = rev
+// adviseOnOtherEnvironment completes err, when it is an otherEnvironmentError, with whether
+// its other environment left ferry.yaml, read from that environment's state once per check
+// (removed caches it). A state that cannot be read leaves the advice general.
+func (s *Syncer) adviseOnOtherEnvironment(ctx context.Context, err error, removed map[string]string) {
+	var oe *otherEnvironmentError
+	if !errors.As(err, &oe) {
+		return
 	}
+	rev, seen := removed[oe.other]
+	if !seen {
+		rev, _, _ = s.state.removedAt(ctx, oe.other)
+		removed[oe.other] = rev
+	}
+	oe.removedAt = rev
 }
 
 // shortRev returns the first 7 characters of a commit SHA, other revisions as they are.
