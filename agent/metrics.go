@@ -48,3 +48,15 @@ func (m *metrics) applied(env, revision string) {
 	m.revision.DeletePartialMatch(prometheus.Labels{"env": env})
 	m.revision.WithLabelValues(env, revision).Set(1)
 }
+
+// forget deletes every series of env, for an environment that left ferry.yaml: a gauge that
+// stayed would report a removed environment as ready (or not) forever.
+func (m *metrics) forget(env string) {
+	only := prometheus.Labels{"env": env}
+	m.syncs.DeletePartialMatch(only)
+	m.duration.DeletePartialMatch(only)
+	m.ready.DeletePartialMatch(only)
+	m.revision.DeletePartialMatch(only)
+	m.drift.DeletePartialMatch(only)
+	m.halted.DeletePartialMatch(only)
+}

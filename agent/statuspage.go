@@ -4,8 +4,10 @@ import (
 	_ "embed"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/ferry-cd/ferry/environments"
 	"github.com/ferry-cd/ferry/internal/repoview"
 	"github.com/ferry-cd/ferry/sync"
 )
@@ -29,6 +31,14 @@ type EnvStatus struct {
 	LastError      string    `json:"lastError,omitempty"`
 	PromotionPR    string    `json:"promotionPR,omitempty"`
 	AppliedObjects int       `json:"objects"`
+	// StateError is why the state ConfigMap cannot be read; the fields it would fill are then
+	// empty, and Action says how to recover.
+	StateError string `json:"stateError,omitempty"`
+	// Removed is true for an environment that has a state ConfigMap but is not in ferry.yaml at
+	// the branch head (RemovedAt, when known): it is no longer synced, and Action says what to do.
+	Removed   bool   `json:"removed,omitempty"`
+	RemovedAt string `json:"removedAt,omitempty"`
+	Action    string `json:"action,omitempty"`
 }
 
 // StatusReport is what /api/status serves: the environments in promotion order.
@@ -63,7 +73,9 @@ func (a *Agent) handleAPIStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // Status collects the report from the state ConfigMaps, in the pipeline's promotion order when
-// this agent knows the pipeline (it leads), else by name. Secrets are never part of it.
+// this agent knows the pipeline (it leads), else by name; environments that left ferry.yaml
+// come last. A state ConfigMap that cannot be decoded is reported with its error, beside the
+// others. Secrets are never part of it. The error is for listing the state ConfigMaps.
 func (a *Agent) Status(r *http.Request) (*StatusReport, error) {
 	ctx := r.Context()
 	states, err := sync.NewStateStore(a.kube, a.opts.Namespace).List(ctx)
@@ -83,21 +95,53 @@ func (a *Agent) Status(r *http.Request) (*StatusReport, error) {
 	return rep, nil
 }
 
-// statusOrder returns environment names in promotion order (sources first) when known.
+// statusOrder returns environment names in promotion order (sources first) when known, then
+// those of states whose environment is not in the pipeline, by name.
 func (a *Agent) statusOrder(states []*sync.State) []string {
-	if t := a.currentTerm(); t != nil {
-		t.mu.Lock()
-		p := t.pipeline
-		t.mu.Unlock()
-		if p != nil {
-			return p.PromotionOrder()
+	p, _ := a.knownPipeline()
+	if p == nil {
+		names := make([]string, 0, len(states))
+		for _, st := range states {
+			names = append(names, st.Env)
+		}
+		return names
+	}
+	names := p.PromotionOrder()
+	for _, st := range states {
+		if _, in := p.Environment(st.Env); !in {
+			names = append(names, st.Env)
 		}
 	}
-	names := make([]string, 0, len(states))
-	for _, st := range states {
-		names = append(names, st.Env)
-	}
 	return names
+}
+
+// knownPipeline returns ferry.yaml at the branch head and its revision while this agent leads,
+// else nil.
+func (a *Agent) knownPipeline() (*environments.Pipeline, string) {
+	t := a.currentTerm()
+	if t == nil {
+		return nil, ""
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pipeline, t.rev
+}
+
+// removedAt reports whether st's environment left ferry.yaml, and at which revision when known:
+// the leader knows ferry.yaml at the branch head; a follower has only the mark the leader left
+// on the state ConfigMap.
+func (a *Agent) removedAt(st *sync.State) (bool, string) {
+	p, rev := a.knownPipeline()
+	if p == nil {
+		return st.RemovedAt != "", st.RemovedAt
+	}
+	if _, in := p.Environment(st.Env); in {
+		return false, ""
+	}
+	if st.RemovedAt != "" {
+		return true, st.RemovedAt
+	}
+	return true, rev
 }
 
 func (a *Agent) envStatus(r *http.Request, st *sync.State) EnvStatus {
@@ -108,6 +152,14 @@ func (a *Agent) envStatus(r *http.Request, st *sync.State) EnvStatus {
 	}
 	if es.Health == "" {
 		es.Health = sync.Unknown
+	}
+	if st.Err != nil {
+		es.StateError = st.Err.Error()
+	}
+	es.Removed, es.RemovedAt = a.removedAt(st)
+	es.Action = strings.Join(sync.Advice(a.opts.Namespace, st, es.Removed), " ")
+	if es.Removed {
+		es.Action = removedNote(es.RemovedAt) + es.Action
 	}
 	if st.Progress.Revision != "" || st.Progress.Phase == sync.PhaseHalted {
 		es.Progress = st.Progress.Describe(st.Stage, now)
@@ -134,4 +186,12 @@ func (a *Agent) envStatus(r *http.Request, st *sync.State) EnvStatus {
 		t.mu.Unlock()
 	}
 	return es
+}
+
+// removedNote says that an environment left ferry.yaml, at revision when known.
+func removedNote(revision string) string {
+	if revision == "" {
+		return "Not in ferry.yaml. "
+	}
+	return "Not in ferry.yaml at " + short(revision) + ". "
 }

@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -29,6 +31,9 @@ type term struct {
 	healthy  map[string]healthMark // environments healthy at a revision, since when
 	proposed map[string]bool       // "target@revision" promotions already proposed
 	prs      map[string]string     // target environment → its open promotion PR, as proposed
+
+	marking  gosync.Mutex // one markRemoved pass at a time
+	markedAt string       // the environment names of ferry.yaml that the last markRemoved pass was started for
 }
 
 // lead runs a term until ctx ends, then waits for its workers.
@@ -113,7 +118,10 @@ func (t *term) pipelineAt(rev string) (*environments.Pipeline, error) {
 }
 
 // reconcile starts a worker and a schedule for every selected environment of p and stops
-// those of environments that left it. Called with t.mu held.
+// those of environments that left it; once a stopped worker's last sync has ended, its metric
+// series are deleted (retire). In the background, it marks the state ConfigMaps of
+// environments not in p as removed, and unmarks those back in it (markRemoved). Called with
+// t.mu held.
 func (t *term) reconcile(p *environments.Pipeline) {
 	seen := map[string]bool{}
 	shortest := time.Duration(0)
@@ -128,7 +136,7 @@ func (t *term) reconcile(p *environments.Pipeline) {
 			w = newWorker(t, env.Name)
 			t.workers[env.Name] = w
 			t.wg.Add(1)
-			go func() { defer t.wg.Done(); w.run() }()
+			go func() { defer t.wg.Done(); w.run(); t.retire(w) }()
 		}
 		if interval := w.schedule(env.Schedule); interval > 0 && (shortest == 0 || interval < shortest) {
 			shortest = interval
@@ -141,8 +149,90 @@ func (t *term) reconcile(p *environments.Pipeline) {
 		if !seen[name] {
 			w.stop()
 			delete(t.workers, name)
-			t.a.log.Info("environment left ferry.yaml: no longer synced, nothing pruned", "env", name)
+			t.a.log.Info("environment left ferry.yaml: no longer synced, nothing pruned", "env", name, "revision", short(t.rev),
+				"hint", sync.RemovedAdvice(name))
 		}
+	}
+	// Only when the set of environments changed: a pass lists every state ConfigMap.
+	if names := envNames(p); names != t.markedAt {
+		t.markedAt = names
+		t.wg.Add(1)
+		go func() { defer t.wg.Done(); t.markRemoved() }()
+	}
+}
+
+// envNames returns the names of p's environments, sorted and joined.
+func envNames(p *environments.Pipeline) string {
+	names := make([]string, 0, len(p.Environments))
+	for _, e := range p.Environments {
+		names = append(names, e.Name)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ",")
+}
+
+// retire runs when w's loop has ended. When w was stopped because its environment left
+// ferry.yaml, not because the term ended, and no new worker took the environment over, it
+// deletes the environment's metric series, then marks its state removed once more: a sync
+// that was still running when the environment left may have saved the state, and a save
+// drops the mark.
+func (t *term) retire(w *worker) {
+	select {
+	case <-w.done:
+	default:
+		return
+	}
+	if t.ctx.Err() != nil {
+		return
+	}
+	t.mu.Lock()
+	back := t.workers[w.env] != nil
+	if !back {
+		t.a.metrics.forget(w.env)
+	}
+	t.mu.Unlock()
+	if !back {
+		t.markRemoved()
+	}
+}
+
+// markRemoved brings the removed marks of the state ConfigMaps in ferry's namespace in line
+// with ferry.yaml at the term's revision: a state whose environment is not in ferry.yaml is
+// marked removed at that revision, so that `ferry status` (which has no repository) and the
+// status page say so; a marked one whose environment is back is unmarked. Each decision is
+// taken against the pipeline of the moment, one pass at a time. Failures are logged: a mark
+// only informs, and the next change of ferry.yaml tries again.
+func (t *term) markRemoved() {
+	t.marking.Lock()
+	defer t.marking.Unlock()
+	store := t.syncer.State()
+	states, err := store.List(t.ctx)
+	if err != nil {
+		t.a.log.Warn("cannot mark environments that left ferry.yaml", "error", err.Error())
+		t.mu.Lock()
+		t.markedAt = "" // try again at the next revision
+		t.mu.Unlock()
+		return
+	}
+	for _, st := range states {
+		t.mu.Lock()
+		_, in := t.pipeline.Environment(st.Env)
+		rev := t.rev
+		t.mu.Unlock()
+		switch {
+		case in && st.RemovedAt != "":
+			err = store.ClearRemoved(t.ctx, st.Env)
+		case !in && st.RemovedAt == "":
+			err = store.MarkRemoved(t.ctx, st.Env, rev)
+			if err == nil {
+				t.a.log.Info("environment not in ferry.yaml: state marked removed", "env", st.Env, "revision", short(rev),
+					"hint", sync.RemovedAdvice(st.Env))
+			}
+		}
+		if err != nil && t.ctx.Err() == nil {
+			t.a.log.Warn("cannot mark environments that left ferry.yaml", "env", st.Env, "error", err.Error())
+		}
+		err = nil
 	}
 }
 
@@ -168,9 +258,10 @@ func (t *term) forwardDrift() {
 			t.mu.Lock()
 			if w := t.workers[env]; w != nil {
 				w.poke("drift")
+				// Only for a synced environment: one that left ferry.yaml has no series.
+				t.a.metrics.drift.WithLabelValues(env).Set(float64(len(t.syncer.Drifted(env))))
 			}
 			t.mu.Unlock()
-			t.a.metrics.drift.WithLabelValues(env).Set(float64(len(t.syncer.Drifted(env))))
 		}
 	}
 }

@@ -54,24 +54,24 @@ func TestNamespacedInstallRefusesBeforeApplyAndRBACAgrees(t *testing.T) {
 		return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: probe-%s\ndata:\n  k: v\n", env)
 	}
 	escapeEnv, adminEnv := "escape-"+id, "admin-"+id
-	files := map[string]string{
-		"ferry.yaml": "apiVersion: ferry.dev/v1alpha1\nkind: Pipeline\nenvironments:\n" +
-			"- name: " + escapeEnv + "\n  path: " + escapeEnv + "\n  namespace: production\n" +
-			"- name: " + adminEnv + "\n  path: " + adminEnv + "\n  namespace: production\n",
-		escapeEnv + "/kustomization.yaml": "resources:\n- probe.yaml\n- escape.yaml\n",
-		escapeEnv + "/probe.yaml":         probe(escapeEnv),
-		escapeEnv + "/escape.yaml":        escape,
-		adminEnv + "/kustomization.yaml":  "resources:\n- probe.yaml\n- admin.yaml\n",
-		adminEnv + "/probe.yaml":          probe(adminEnv),
-		adminEnv + "/admin.yaml":          admin,
+	// One repository per environment: both land in namespace production, the only one the
+	// install may write to, and one ferry.yaml may not give two environments one namespace.
+	repo := func(env, extra, extraName string) map[string]string {
+		return map[string]string{
+			"ferry.yaml":                "apiVersion: ferry.dev/v1alpha1\nkind: Pipeline\nenvironments:\n- name: " + env + "\n  path: " + env + "\n  namespace: production\n",
+			env + "/kustomization.yaml": "resources:\n- probe.yaml\n- " + extraName + "\n",
+			env + "/probe.yaml":         probe(env),
+			env + "/" + extraName:       extra,
+		}
 	}
 	srv := gitserver.Start(t, gitserver.Options{})
-	srv.NewRepo(t, "least", files)
+	srv.NewRepo(t, escapeEnv, repo(escapeEnv, escape, "escape.yaml"))
+	srv.NewRepo(t, adminEnv, repo(adminEnv, admin, "admin.yaml"))
 	for env, want := range map[string][]string{
 		escapeEnv: {"ConfigMap " + other + "/escape-" + id, `namespace "` + other + `" is not allowed`, "writes only to namespace \"production\""},
 		adminEnv:  {"ClusterRoleBinding escalate-" + id, "cluster-scoped kind ClusterRoleBinding is not allowed"},
 	} {
-		logs := runAgent(t, kubeconfig, srv.RepoURL("least"), env)
+		logs := runAgent(t, kubeconfig, srv.RepoURL(env), env)
 		line := waitLog(t, logs, map[string]any{"msg": "sync failed", "env": env})
 		msg, _ := line["error"].(string)
 		t.Logf("%s refused: phase=%v error=%s", env, line["phase"], msg)

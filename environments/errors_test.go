@@ -73,6 +73,16 @@ func TestParseErrors(t *testing.T) {
 		{"backslashes", pipeline("- name: a\n  path: 'envs\\a'\n  namespace: a\n"), []wantErr{{"ferry.yaml:5:9: environments[0].path", "must use forward slashes"}}},
 		{"namespace not a DNS label", pipeline("- name: a\n  path: a\n  namespace: kube_system\n"), []wantErr{{"ferry.yaml:6:14: environments[0].namespace", `"kube_system" is not a DNS label`}}},
 		{"missing namespace", pipeline("- name: a\n  path: a\n"), []wantErr{{"ferry.yaml:4:3: environments[0].namespace", "is required"}}},
+		{"shared namespace", pipeline(envA + "- name: b\n  path: b\n  namespace: a\n"), []wantErr{{"ferry.yaml:9:14: environments[1].namespace",
+			`namespace "a" is also environment "a"'s, at ferry.yaml:6:14; each environment needs a namespace of its own, because ferry creates and prunes it with the environment: give "a" or "b" another namespace`}}},
+		{"namespace shared by three", pipeline("- {name: d, path: d, namespace: shared}\n" + envA + "- {name: e, path: e, namespace: shared}\n- {name: f, path: f, namespace: shared}\n"), []wantErr{
+			{"ferry.yaml:8:33: environments[2].namespace", `namespace "shared" is also environment "d"'s, at ferry.yaml:4:33;`},
+			{"ferry.yaml:9:33: environments[3].namespace", `namespace "shared" is also environment "d"'s, at ferry.yaml:4:33; each environment needs a namespace of its own`},
+		}},
+		{"namespace of a bad environment", pipeline("- name: b\n  path: /b\n  namespace: a\n" + envA), []wantErr{
+			{"ferry.yaml:5:9: environments[0].path", "must be relative"},
+			{"ferry.yaml:9:14: environments[1].namespace", `namespace "a" is also environment "b"'s, at ferry.yaml:6:14`},
+		}},
 		{"bad schedule", pipeline(envA + "  schedule: every minute\n"), []wantErr{{"ferry.yaml:7:13: environments[0].schedule", `invalid cron schedule "every minute": expected exactly 5 fields`}}},
 		{"schedule under a second", pipeline(envA + "  schedule: '@every 500ms'\n"), []wantErr{{"ferry.yaml:7:13: environments[0].schedule", "@every needs an interval of at least 1s, got 500ms"}}},
 		{"time zone without schedule", pipeline(envA + "  schedule: TZ=UTC\n"), []wantErr{{"ferry.yaml:7:13: environments[0].schedule", "a time zone prefix must be followed by a space"}}},

@@ -121,6 +121,16 @@ func (r *report) line(path string) int {
 	return 0
 }
 
+// position returns "ferry.yaml:LINE:COL" of path's node, or just the file name when the file
+// does not have it.
+func (r *report) position(path string) string {
+	n := r.nodes[path]
+	if n == nil {
+		return FileName
+	}
+	return fmt.Sprintf("%s:%d:%d", FileName, n.Line, n.Column)
+}
+
 // maxErrors bounds how many problems err returns: a 1 MiB file can hold half a million
 // mistakes, and an error of tens of MiB helps nobody. The rest are counted in a last line.
 const maxErrors = 100

@@ -23,13 +23,40 @@ func validate(p *Pipeline, r *report) {
 		r.errorf("environments", "must list at least one environment")
 	}
 	names := map[string]string{}
+	namespaces := map[string]int{}
 	for i := range p.Environments {
 		e := &p.Environments[i]
 		at := index("environments", i)
 		validateEnvironment(r, e, at)
 		r.once(names, field(at, "name"), "environment name", e.Name)
+		validateNamespaceOwner(r, p.Environments, namespaces, i)
 	}
 	validatePromotions(r, p.Environments)
+}
+
+// validateNamespaceOwner reports the i-th environment when an earlier one, recorded in owner
+// (namespace -> index), has the same namespace. Each environment owns its namespace: ferry
+// creates it and may prune it, so a shared one would let pruning one environment delete the
+// other's objects. The error names both positions and says how to fix it. A copy of an
+// earlier environment (same name too) is reported only as a duplicate name.
+func validateNamespaceOwner(r *report, envs []Environment, owner map[string]int, i int) {
+	ns := envs[i].Namespace
+	if ns == "" {
+		return
+	}
+	j, dup := owner[ns]
+	if !dup {
+		owner[ns] = i
+		return
+	}
+	if envs[j].Name == envs[i].Name {
+		return // a duplicate name, reported once as such
+	}
+	first := field(index("environments", j), "namespace")
+	r.errorf(field(index("environments", i), "namespace"),
+		"namespace %q is also environment %q's, at %s; each environment needs a namespace of its own, "+
+			"because ferry creates and prunes it with the environment: give %q or %q another namespace",
+		ns, envs[j].Name, r.position(first), envs[j].Name, envs[i].Name)
 }
 
 func validateEnvironment(r *report, e *Environment, at string) {

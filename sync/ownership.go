@@ -42,6 +42,7 @@ func (s *Syncer) checkOwnership(ctx context.Context, env *environments.Environme
 		groups[k] = append(groups[k], o)
 	}
 	var errs []error
+	removed := map[string]string{} // other environment -> revision it left ferry.yaml at
 	for k, group := range groups {
 		existing, err := s.listLive(ctx, k)
 		if apierrors.IsForbidden(err) {
@@ -58,11 +59,57 @@ func (s *Syncer) checkOwnership(ctx context.Context, env *environments.Environme
 			}
 			_, listed := known[IDOf(o)]
 			if err := mayApply(live, env.Name, listed); err != nil {
+				s.adviseOnOtherEnvironment(ctx, err, removed) // before the wrapping formats it
 				errs = append(errs, fmt.Errorf("%s: %w", IDOf(o), err))
 			}
 		}
 	}
 	return exists, errors.Join(errs...)
+}
+
+// otherEnvironmentError refuses an object labelled for another environment. What to do
+// depends on whether that environment is still in ferry.yaml, which checkOwnership looks up
+// in its state ConfigMap (the agent marks an environment that left ferry.yaml, see
+// StateStore.MarkRemoved).
+type otherEnvironmentError struct {
+	env, other string
+	removedAt  string // revision at which other left ferry.yaml; "" when not known to have left
+}
+
+func (e *otherEnvironmentError) Error() string {
+	msg := fmt.Sprintf("exists in the cluster labelled %s=%s; environment %s will not take it from that environment",
+		render.EnvironmentLabel, e.other, e.env)
+	relabel := fmt.Sprintf("relabel the object %s=%s (kubectl label … --overwrite) to hand it to %s", render.EnvironmentLabel, e.env, e.env)
+	if e.removedAt != "" {
+		return fmt.Sprintf("%s, which left ferry.yaml at %s: run `ferry prune %s` to delete what %s applied (then %s creates the object), or %s",
+			msg, shortRev(e.removedAt), e.other, e.other, e.env, relabel)
+	}
+	return fmt.Sprintf("%s: if %s is still in ferry.yaml, drop the object from one of the two overlays; if %s was renamed or removed, "+
+		"run `ferry prune %s` to delete what it applied, or %s", msg, e.other, e.other, e.other, relabel)
+}
+
+// adviseOnOtherEnvironment completes err, when it is an otherEnvironmentError, with whether
+// its other environment left ferry.yaml, read from that environment's state once per check
+// (removed caches it). A state that cannot be read leaves the advice general.
+func (s *Syncer) adviseOnOtherEnvironment(ctx context.Context, err error, removed map[string]string) {
+	var oe *otherEnvironmentError
+	if !errors.As(err, &oe) {
+		return
+	}
+	rev, seen := removed[oe.other]
+	if !seen {
+		rev, _, _ = s.state.removedAt(ctx, oe.other)
+		removed[oe.other] = rev
+	}
+	oe.removedAt = rev
+}
+
+// shortRev returns the first 7 characters of a commit SHA, other revisions as they are.
+func shortRev(rev string) string {
+	if len(rev) == 40 {
+		return rev[:7]
+	}
+	return rev
 }
 
 // liveObject is what the ownership check reads of an existing object.
@@ -86,8 +133,7 @@ func mayApply(live liveObject, env string, listed bool) error {
 	case ownedBy(live.labels, env):
 		return nil
 	case other != "" && other != env:
-		return fmt.Errorf("exists in the cluster labelled %s=%s; environment %s will not take it from that environment: drop it from one of the two overlays",
-			render.EnvironmentLabel, other, env)
+		return &otherEnvironmentError{env: env, other: other}
 	case listed && live.ferryFields:
 		return nil
 	}

@@ -58,6 +58,40 @@ func TestMayApply(t *testing.T) {
 	}
 }
 
+// TestOtherEnvironmentAdvice: an object labelled for another environment is refused with
+// advice that depends on whether that environment left ferry.yaml (its state is marked
+// removed): never to drop the object from an overlay of an environment that is gone.
+func TestOtherEnvironmentAdvice(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		removedAt string
+		want      []string
+		not       string
+	}{
+		{name: "other may still be in ferry.yaml", want: []string{
+			"exists in the cluster labelled ferry.dev/environment=old; environment new will not take it from that environment: ",
+			"if old is still in ferry.yaml, drop the object from one of the two overlays; ",
+			"if old was renamed or removed, run `ferry prune old` to delete what it applied, or relabel the object ferry.dev/environment=new",
+		}},
+		{name: "other left ferry.yaml", removedAt: "77aa00b1c2d3e4f5061728394a5b6c7d8e9f0a1b", want: []string{
+			"exists in the cluster labelled ferry.dev/environment=old; environment new will not take it from that environment, which left ferry.yaml at 77aa00b: ",
+			"run `ferry prune old` to delete what old applied (then new creates the object), or relabel the object ferry.dev/environment=new",
+		}, not: "overlay"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := (&otherEnvironmentError{env: "new", other: "old", removedAt: tc.removedAt}).Error()
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("advice lacks %q:\n%s", w, msg)
+				}
+			}
+			if tc.not != "" && strings.Contains(msg, tc.not) {
+				t.Errorf("advice mentions %q:\n%s", tc.not, msg)
+			}
+		})
+	}
+}
+
 // TestOtherFieldManagersObjectIsNotTakenOver: a ConfigMap that another tool server-side
 // applied (its own field manager, its own labels) under a name the overlay then uses is
 // refused, left as it was, and not pruned when the overlay drops it again.

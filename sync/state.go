@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 	"strconv"
 	"time"
@@ -43,6 +44,13 @@ type State struct {
 	// Rebuilt counts the inventory entries rebuilt from the cluster because the ConfigMap was
 	// missing (see Syncer.loadState); not stored.
 	Rebuilt int
+
+	// Err, set by List only, is why the ConfigMap could not be decoded (StateRecovery says what
+	// to do); the state then has no inventory, and the other fields are those that could be read.
+	Err error
+	// RemovedAt, set by List only, is the revision at which the agent found the environment no
+	// longer in ferry.yaml (RemovedAnnotation); "" while it is in ferry.yaml.
+	RemovedAt string
 
 	resourceVersion string
 }
@@ -101,7 +109,9 @@ func (s *StateStore) Load(ctx context.Context, env string) (*State, error) {
 // List returns the state of every environment with a state ConfigMap in the store's namespace,
 // sorted by environment name; a missing namespace lists none. ConfigMaps that carry the
 // ferry.dev/state label but are not named ferry-<its value> are skipped, because Load would
-// never read them. The error names the ConfigMap that could not be listed or decoded.
+// never read them. A ConfigMap that cannot be decoded (a corrupt inventory) is listed all the
+// same, with State.Err set, so that one broken environment does not hide the others. The
+// error is for the list itself, and names the namespace.
 func (s *StateStore) List(ctx context.Context) ([]*State, error) {
 	var states []*State
 	// Pages bound the memory a response takes: a state ConfigMap holds up to ~1 MiB of inventory.
@@ -119,8 +129,9 @@ func (s *StateStore) List(ctx context.Context) ([]*State, error) {
 			}
 			st, err := decodeState(env, cm)
 			if err != nil {
-				return nil, err
+				st = undecodable(env, cm, err)
 			}
+			st.RemovedAt = cm.Annotations[RemovedAnnotation]
 			states = append(states, st)
 		}
 		if list.Continue == "" {
@@ -130,6 +141,21 @@ func (s *StateStore) List(ctx context.Context) ([]*State, error) {
 	}
 	sort.Slice(states, func(i, j int) bool { return states[i].Env < states[j].Env })
 	return states, nil
+}
+
+// undecodable returns the state of a ConfigMap whose entries could not be decoded (err): every
+// field but the inventory and pending list, and Err.
+func undecodable(env string, cm *corev1.ConfigMap, err error) *State {
+	rest := &corev1.ConfigMap{ObjectMeta: cm.ObjectMeta, Data: maps.Clone(cm.Data)}
+	for _, k := range []string{keyInventoryJSON, keyPendingJSON} {
+		delete(rest.Data, k)
+	}
+	st, _ := decodeState(env, rest) // without entries, decoding does not fail today
+	if st == nil {
+		st = &State{Env: env}
+	}
+	st.Err = err
+	return st
 }
 
 func decodeState(env string, cm *corev1.ConfigMap) (*State, error) {

@@ -13,6 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/kubernetes"
 )
 
 // testInventory returns an inventory of n ConfigMaps in namespace app, with realistic hashes.
@@ -136,5 +138,71 @@ func TestStateDecodeCorruptInventory(t *testing.T) {
 				t.Errorf("decodeState = %v, want an error naming the ConfigMap and its inventory", err)
 			}
 		})
+	}
+}
+
+// TestStateListKeepsUndecodable: of three state ConfigMaps, one with an inventory that is not
+// JSON and one marked removed, List returns all three: the broken one with its error and the
+// fields it could read, the marked one with the revision of the mark, which ClearRemoved lifts.
+func TestStateListKeepsUndecodable(t *testing.T) {
+	kube, err := kubernetes.NewForConfig(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := "ferry-list-" + strings.ToLower(rand.String(5))
+	store := NewStateStore(kube, ns)
+	rev := "3f2a1c9e0b4d5f60718293a4b5c6d7e8f9012345"
+	for _, env := range []string{"a", "b", "c"} {
+		if err := store.Save(t.Context(), &State{Env: env, AppliedRevision: rev, Health: Healthy, Inventory: testInventory(2)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cms := kube.CoreV1().ConfigMaps(ns)
+	cm, err := cms.Get(t.Context(), "ferry-b", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data[keyInventoryJSON] = "[{"
+	if _, err := cms.Update(t.Context(), cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.MarkRemoved(t.Context(), "c", "77aa00b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.MarkRemoved(t.Context(), "missing", "77aa00b"); err != nil {
+		t.Errorf("MarkRemoved of an environment without state: %v, want nil", err)
+	}
+
+	list := func() map[string]*State {
+		t.Helper()
+		states, err := store.List(t.Context())
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		byEnv := map[string]*State{}
+		for _, st := range states {
+			byEnv[st.Env] = st
+		}
+		return byEnv
+	}
+	got := list()
+	if len(got) != 3 {
+		t.Fatalf("List returned %d states, want a, b and c", len(got))
+	}
+	if a := got["a"]; a.Err != nil || len(a.Inventory) != 2 || a.RemovedAt != "" {
+		t.Errorf("a = %+v, want it whole", a)
+	}
+	if b := got["b"]; b.Err == nil || !strings.Contains(b.Err.Error(), "state ConfigMap ferry-b: inventory:") ||
+		b.AppliedRevision != rev || b.Health != Healthy || b.Inventory != nil {
+		t.Errorf("b = %+v, want the decode error, the revision and health, no inventory", b)
+	}
+	if c := got["c"]; c.Err != nil || c.RemovedAt != "77aa00b" {
+		t.Errorf("c = %+v, want it marked removed at 77aa00b", c)
+	}
+	if err := store.ClearRemoved(t.Context(), "c"); err != nil {
+		t.Fatal(err)
+	}
+	if c := list()["c"]; c.RemovedAt != "" || len(c.Inventory) != 2 {
+		t.Errorf("c after ClearRemoved = %+v, want it unmarked and whole", c)
 	}
 }

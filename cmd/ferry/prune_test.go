@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"strings"
@@ -63,8 +64,9 @@ func TestRemovedEnvironmentIsPrunedOnlyWhenAsked(t *testing.T) {
 		}
 	}
 
+	metricsAddr := freeAddr(t)
 	p := startAgent(t, "--repo", srv.RepoURL("config"), "--kubeconfig", c.KubeconfigPath, "--namespace", stateNS,
-		"--http-addr", freeAddr(t), "--metrics-addr", freeAddr(t), "--identity", "agent-"+id, "--cache-dir", t.TempDir())
+		"--http-addr", freeAddr(t), "--metrics-addr", metricsAddr, "--identity", "agent-"+id, "--cache-dir", t.TempDir())
 	waitRevision(keep, srv.Head(t, "config"))
 	waitRevision(gone, srv.Head(t, "config"))
 
@@ -84,6 +86,7 @@ func TestRemovedEnvironmentIsPrunedOnlyWhenAsked(t *testing.T) {
 		t.Errorf("state of %s after it left ferry.yaml: %v", gone, err)
 	}
 	t.Logf("agent: %v", line)
+	checkShownRemoved(t, c, stateNS, metricsAddr, gone, removed)
 	if code := p.stop(); code != 0 {
 		t.Errorf("agent exited %d after SIGTERM", code)
 	}
@@ -161,5 +164,48 @@ func TestRemovedEnvironmentIsPrunedOnlyWhenAsked(t *testing.T) {
 	res = cli(gone, "--confirm")
 	if want := "no state ConfigMap " + stateNS + "/ferry-" + gone; res.code != 1 || !strings.Contains(res.stderr, want) {
 		t.Errorf("second prune: exit %d, stderr %q; want 1 and %q", res.code, res.stderr, want)
+	}
+}
+
+// checkShownRemoved waits until the agent has deleted the metric series of env, which left
+// ferry.yaml at revision, and `ferry status` (which reads only the cluster) shows env as
+// removed at revision, with what to do, as a table and as JSON.
+func checkShownRemoved(t *testing.T, c *localcluster.Cluster, stateNS, metricsAddr, env, revision string) {
+	t.Helper()
+	series := `env="` + env + `"`
+	var metrics string
+	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		metrics = httpBody(t, "http://"+metricsAddr+"/metrics")
+		return !strings.Contains(metrics, series), nil
+	})
+	if err != nil {
+		t.Errorf("/metrics still has series of %s, which left ferry.yaml:\n%s", env, metrics)
+	}
+	status := func(args ...string) result {
+		return runFerry(t, t.Context(), append([]string{"status", "--kubeconfig", c.KubeconfigPath, "--namespace", stateNS}, args...)...)
+	}
+	var shown envStatus
+	err = wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		var got []envStatus
+		if err := json.Unmarshal([]byte(status("-o", "json").stdout), &got); err != nil {
+			return false, err
+		}
+		for _, es := range got {
+			if es.Env == env {
+				shown = es
+			}
+		}
+		return shown.Removed, nil
+	})
+	if err != nil || shown.RemovedAt != revision || !strings.Contains(shown.Action, "run `ferry prune "+env+"`") {
+		t.Errorf("ferry status -o json shows %s as %+v (%v), want removed at %s with the prune advice", env, shown, err, revision[:7])
+	}
+	res := status()
+	t.Logf("ferry status:\n%s", res.stdout)
+	for _, want := range []string{"not in ferry.yaml at " + revision[:7] + ": see below",
+		env + ": not in ferry.yaml at " + revision[:7] + ", so the agent no longer syncs it.", "run `ferry prune " + env + "`"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("ferry status lacks %q", want)
+		}
 	}
 }

@@ -45,13 +45,13 @@ func newStatusCommand() *cobra.Command {
 				// Always an array, [] when there is nothing, so that scripts need no special case.
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(statusesOf(states))
+				return enc.Encode(statusesOf(states, kube.namespace))
 			}
 			if len(states) == 0 {
 				_, err := fmt.Fprintf(out, "no environments synced in namespace %s\n", kube.namespace)
 				return err
 			}
-			return writeStatusTable(out, states, time.Now())
+			return writeStatusTable(out, states, kube.namespace, time.Now())
 		},
 	}
 	kube.register(cmd)
@@ -77,18 +77,38 @@ type envStatus struct {
 	LastError   string     `json:"lastError"`
 	// Objects is the number of objects in the inventory.
 	Objects int `json:"objects"`
+	// StateError is why the state ConfigMap cannot be read (its inventory is then not
+	// counted); Action says how to recover.
+	StateError string `json:"stateError,omitempty"`
+	// Removed is true when the agent found the environment no longer in ferry.yaml, at revision
+	// RemovedAt; Action says what to do.
+	Removed   bool   `json:"removed,omitempty"`
+	RemovedAt string `json:"removedAt,omitempty"`
+	Action    string `json:"action,omitempty"`
 }
 
-func statusesOf(states []*sync.State) []envStatus {
+func statusesOf(states []*sync.State, namespace string) []envStatus {
 	out := make([]envStatus, 0, len(states))
 	for _, st := range states {
-		out = append(out, envStatus{
+		es := envStatus{
 			Env: st.Env, Revision: st.AppliedRevision, AttemptedRevision: st.AttemptedRevision,
 			Stage: st.Stage, Progress: progressOf(st, time.Now()), Health: healthOf(st), AppliedAt: timeOrNil(st.AppliedAt),
 			AttemptedAt: timeOrNil(st.AttemptedAt), LastError: st.LastError, Objects: len(st.Inventory),
-		})
+			Removed: st.RemovedAt != "", RemovedAt: st.RemovedAt,
+		}
+		if st.Err != nil {
+			es.StateError = st.Err.Error()
+		}
+		es.Action = strings.Join(actionsOf(st, namespace), " ")
+		out = append(out, es)
 	}
 	return out
+}
+
+// actionsOf says, as sentences, what to do about a state that cannot be read or whose
+// environment left ferry.yaml; nil for any other.
+func actionsOf(st *sync.State, namespace string) []string {
+	return sync.Advice(namespace, st, st.RemovedAt != "")
 }
 
 func timeOrNil(t time.Time) *time.Time {
@@ -99,8 +119,10 @@ func timeOrNil(t time.Time) *time.Time {
 	return &t
 }
 
-// writeStatusTable writes states as a kubectl-style table, ages relative to now.
-func writeStatusTable(w io.Writer, states []*sync.State, now time.Time) error {
+// writeStatusTable writes states as a kubectl-style table, ages relative to now. Below it, a
+// note for each state that cannot be read (its error and how to recover) and each environment
+// that left ferry.yaml (what to do); namespace is ferry's, where the state ConfigMaps are.
+func writeStatusTable(w io.Writer, states []*sync.State, namespace string, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 6, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "ENV\tREVISION\tSTAGE\tHEALTH\tLAST SYNC\tMESSAGE")
 	for _, st := range states {
@@ -111,7 +133,32 @@ func writeStatusTable(w io.Writer, states []*sync.State, now time.Time) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", st.Env, shortRevision(st.AppliedRevision), stage,
 			healthOf(st), age(now, st.AttemptedAt), statusMessage(st))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeStatusNotes(w, states, namespace)
+}
+
+// writeStatusNotes writes, after a blank line, the note of each state that needs one (see
+// writeStatusTable); nothing when none does.
+func writeStatusNotes(w io.Writer, states []*sync.State, namespace string) error {
+	var b strings.Builder
+	for _, st := range states {
+		if st.Err != nil {
+			fmt.Fprintf(&b, "%s: %s\n", st.Env, oneLine(st.Err.Error()))
+		}
+		if st.RemovedAt != "" {
+			fmt.Fprintf(&b, "%s: not in ferry.yaml at %s, so the agent no longer syncs it.\n", st.Env, shortRevision(st.RemovedAt))
+		}
+		for _, do := range actionsOf(st, namespace) {
+			fmt.Fprintf(&b, "  %s\n", do)
+		}
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "\n%s", b.String())
+	return err
 }
 
 // shortRevision returns the first 7 characters of a commit SHA, "worktree" as it is, and "-"
@@ -142,6 +189,10 @@ const maxMessage = 80
 func statusMessage(st *sync.State) string {
 	var msg string
 	switch {
+	case st.Err != nil:
+		msg = "state ConfigMap unreadable: see below"
+	case st.RemovedAt != "":
+		msg = "not in ferry.yaml at " + shortRevision(st.RemovedAt) + ": see below"
 	case st.LastError != "":
 		msg, _, _ = strings.Cut(st.LastError, "\n")
 		if st.AttemptedRevision != "" && st.AttemptedRevision != st.AppliedRevision {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -69,7 +70,7 @@ func TestStatusTable(t *testing.T) {
 		{Env: "staging", AppliedRevision: "worktree", AttemptedRevision: "worktree", AttemptedAt: now.Add(-5 * time.Second), Health: sync.Healthy},
 	}
 	var out bytes.Buffer
-	if err := writeStatusTable(&out, states, now); err != nil {
+	if err := writeStatusTable(&out, states, "ferry-system", now); err != nil {
 		t.Fatal(err)
 	}
 	want := strings.Join([]string{
@@ -83,6 +84,55 @@ func TestStatusTable(t *testing.T) {
 	}, "\n")
 	if diff := cmp.Diff(want, out.String()); diff != "" {
 		t.Errorf("status table (-want +got):\n%s", diff)
+	}
+}
+
+// TestStatusTableNotes checks the notes under the table for a state that cannot be read and
+// an environment that left ferry.yaml, without a cluster.
+func TestStatusTableNotes(t *testing.T) {
+	now := time.Date(2025, 3, 14, 12, 0, 0, 0, time.UTC)
+	states := []*sync.State{
+		{Env: "beta", AppliedRevision: "3f2a1c9e0b4d5f60718293a4b5c6d7e8f9012345", AttemptedAt: now.Add(-time.Minute), Health: sync.Healthy,
+			Err: errors.New("state ConfigMap ferry-beta: inventory: invalid character 'x' looking for beginning of value")},
+		{Env: "old", AppliedRevision: "3f2a1c9e0b4d5f60718293a4b5c6d7e8f9012345", AttemptedAt: now.Add(-3 * time.Hour), Health: sync.Healthy,
+			RemovedAt: "77aa00b1c2d3e4f5061728394a5b6c7d8e9f0a1b"},
+		{Env: "staging", AppliedRevision: "worktree", AttemptedAt: now.Add(-5 * time.Second), Health: sync.Healthy},
+	}
+	var out bytes.Buffer
+	if err := writeStatusTable(&out, states, "ferry-system", now); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"ENV       REVISION   STAGE   HEALTH    LAST SYNC   MESSAGE",
+		"beta      3f2a1c9    -       Healthy   1m          state ConfigMap unreadable: see below",
+		"old       3f2a1c9    -       Healthy   3h          not in ferry.yaml at 77aa00b: see below",
+		"staging   worktree   -       Healthy   5s          ",
+		"",
+		"beta: state ConfigMap ferry-beta: inventory: invalid character 'x' looking for beginning of value",
+		"  Delete it with `kubectl -n ferry-system delete configmap ferry-beta`: that is safe, because at its next sync ferry rebuilds the inventory from the cluster's objects labelled ferry.dev/environment=beta.",
+		"old: not in ferry.yaml at 77aa00b, so the agent no longer syncs it.",
+		"  Its objects stay in the cluster, no longer synced: run `ferry prune old` to list what ferry applied for it (with --confirm, delete that and its state), or, if it was renamed, first relabel the objects the new environment should take over (kubectl label … ferry.dev/environment=NEW --overwrite).",
+		"",
+	}, "\n")
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("status table (-want +got):\n%s", diff)
+	}
+
+	// Both at once: the recovery for a synced environment (the next sync) does not apply.
+	both := &sync.State{Env: "zombie", RemovedAt: "77aa00b", Err: errors.New("state ConfigMap ferry-zombie: inventory: unexpected EOF")}
+	out.Reset()
+	if err := writeStatusTable(&out, []*sync.State{both}, "ferry-system", now); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"zombie: state ConfigMap ferry-zombie: inventory: unexpected EOF\n", "zombie: not in ferry.yaml at 77aa00b",
+		"`ferry prune zombie` cannot read its inventory: delete them by label (kubectl delete … -l ferry.dev/environment=zombie,app.kubernetes.io/managed-by=ferry)",
+		"kubectl -n ferry-system delete configmap ferry-zombie"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("status of a removed environment with a broken state lacks %q:\n%s", w, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "next sync") {
+		t.Errorf("status promises a sync of a removed environment:\n%s", out.String())
 	}
 }
 
@@ -262,4 +312,106 @@ func tableRows(t *testing.T, table string) [][]string {
 		rows = append(rows, strings.Fields(l))
 	}
 	return rows
+}
+
+// TestStatusShowsBrokenAndRemovedStates corrupts two of three state ConfigMaps (an inventory
+// that is not JSON, and one that is not gzip) and marks the third removed, as the agent does
+// when its environment leaves ferry.yaml: `ferry status` still lists all three, each broken one
+// with its error and the recovery, the removed one with what to do, as a table and as JSON.
+func TestStatusShowsBrokenAndRemovedStates(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	kube, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := sync.NewStateStore(kube, "ferry-system")
+	rev := "3f2a1c9e0b4d5f60718293a4b5c6d7e8f9012345"
+	inv := sync.Inventory{{ObjectID: sync.ObjectID{Kind: "ConfigMap", Namespace: "app", Name: "config"}, Version: "v1", Hash: "h"}}
+	for _, env := range []string{"alpha", "beta", "gamma"} {
+		st := &sync.State{Env: env, AppliedRevision: rev, AttemptedRevision: rev, AppliedAt: time.Now(), AttemptedAt: time.Now(),
+			Health: sync.Healthy, Inventory: inv}
+		if err := store.Save(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	corrupt := func(env string, edit func(cm *corev1.ConfigMap)) {
+		cms := kube.CoreV1().ConfigMaps("ferry-system")
+		cm, err := cms.Get(ctx, sync.StateConfigMapName(env), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(cm)
+		if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	corrupt("beta", func(cm *corev1.ConfigMap) { cm.Data["inventory.json"] = "[{not json" })
+	corrupt("gamma", func(cm *corev1.ConfigMap) {
+		delete(cm.Data, "inventory.json")
+		cm.BinaryData = map[string][]byte{"inventory.json.gz": []byte("not gzip")}
+	})
+	removedAt := "77aa00b1c2d3e4f5061728394a5b6c7d8e9f0a1b"
+	if err := store.MarkRemoved(ctx, "alpha", removedAt); err != nil {
+		t.Fatal(err)
+	}
+	ferry := func(args ...string) result {
+		t.Helper()
+		res := runFerry(t, ctx, append(args, "--kubeconfig", c.KubeconfigPath)...)
+		if res.code != 0 {
+			t.Fatalf("ferry %v exited %d:\n%s%s", args, res.code, res.stdout, res.stderr)
+		}
+		return res
+	}
+
+	res := ferry("status")
+	t.Logf("ferry status:\n%s", res.stdout)
+	table, notes, _ := strings.Cut(res.stdout, "\n\n")
+	rows := tableRows(t, table+"\n")
+	if len(rows) != 3 || rows[0][0] != "alpha" || rows[1][0] != "beta" || rows[2][0] != "gamma" {
+		t.Fatalf("status rows %q, want alpha, beta and gamma", rows)
+	}
+	for _, w := range []string{
+		"alpha   3f2a1c9 ", "not in ferry.yaml at 77aa00b: see below",
+		"beta    3f2a1c9 ", "gamma   3f2a1c9 ", "state ConfigMap unreadable: see below",
+		"alpha: not in ferry.yaml at 77aa00b, so the agent no longer syncs it.",
+		"run `ferry prune alpha`", "relabel the objects",
+		"beta: state ConfigMap ferry-beta: inventory: invalid character 'n'",
+		"Delete it with `kubectl -n ferry-system delete configmap ferry-beta`: that is safe, because at its next sync ferry rebuilds the inventory",
+		"gamma: state ConfigMap ferry-gamma: inventory: unexpected EOF", // "not gzip" is shorter than a gzip header
+		"kubectl -n ferry-system delete configmap ferry-gamma",
+	} {
+		if !strings.Contains(res.stdout, w) {
+			t.Errorf("status lacks %q", w)
+		}
+	}
+	if strings.Count(notes, "\n  ") != 3 {
+		t.Errorf("status notes: want one action each for alpha, beta and gamma:\n%s", notes)
+	}
+
+	res = ferry("status", "-o", "json")
+	var got []envStatus
+	if err := json.Unmarshal([]byte(res.stdout), &got); err != nil || len(got) != 3 {
+		t.Fatalf("status -o json: %v\n%s", err, res.stdout)
+	}
+	alpha, beta, gamma := got[0], got[1], got[2]
+	if !alpha.Removed || alpha.RemovedAt != removedAt || alpha.StateError != "" || alpha.Objects != 1 || !strings.Contains(alpha.Action, "ferry prune alpha") {
+		t.Errorf("alpha = %+v, want removed at %s, readable, 1 object, and the prune advice", alpha, removedAt)
+	}
+	for _, es := range []envStatus{beta, gamma} {
+		if es.Removed || es.Revision != rev || es.Health != sync.Healthy || !strings.Contains(es.StateError, "inventory") ||
+			!strings.Contains(es.Action, "delete configmap ferry-"+es.Env) {
+			t.Errorf("%s = %+v, want its revision and health, the inventory error and the recovery", es.Env, es)
+		}
+	}
+
+	// The recovery as documented: delete the broken ConfigMap.
+	if err := kube.CoreV1().ConfigMaps("ferry-system").Delete(ctx, "ferry-beta", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res = ferry("status")
+	if strings.Contains(res.stdout, "beta") || !strings.Contains(res.stdout, "gamma: state ConfigMap") {
+		t.Errorf("status after deleting ferry-beta:\n%s", res.stdout)
+	}
 }

@@ -11,8 +11,8 @@ import (
 )
 
 // TestValidateRefusesBadFerryYAML runs `ferry validate` on examples/gceme with a ferry.yaml that
-// is huge, names a promotion cycle, points an overlay outside the repository, or expands YAML
-// aliases; each is refused with exit 1 and an error naming ferry.yaml (and the line where
+// is huge, names a promotion cycle, points an overlay outside the repository, gives two
+// environments one namespace, or expands YAML aliases; each is refused with exit 1 and an error naming ferry.yaml (and the line where
 // there is one), within the bounds of TestBadInputsExitOneFast.
 func TestValidateRefusesBadFerryYAML(t *testing.T) {
 	example, err := os.ReadFile("../../examples/gceme/ferry.yaml")
@@ -59,6 +59,11 @@ func TestValidateRefusesBadFerryYAML(t *testing.T) {
 			[]string{"ferry.yaml:", "path", "../production"}},
 		{"absolute path", replace("path: environments/production", "path: /etc"),
 			[]string{"ferry.yaml:", "path", "/etc"}},
+		// Two environments in one namespace: pruning one would delete the other's objects. Both
+		// namespace fields are named, each as ferry.yaml:LINE:COL, and the fix is said.
+		{"shared namespace", replace("    namespace: production\n", "    namespace: staging\n"),
+			[]string{"ferry.yaml:19:16: environments[1].namespace:", `namespace "staging" is also environment "staging"'s, at ferry.yaml:12:16`,
+				`give "staging" or "production" another namespace`}},
 		{"aliases", replace("  - name: production\n", "  - &prod\n    name: production\n"),
 			[]string{"ferry.yaml:", "anchors and aliases are not supported"}},
 	}
