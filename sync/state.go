@@ -103,7 +103,11 @@ func (s *StateStore) Load(ctx context.Context, env string) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state ConfigMap %s/%s: %w", s.namespace, StateConfigMapName(env), err)
 	}
-	return decodeState(env, cm)
+	st, err := decodeState(env, cm)
+	if err != nil {
+		return nil, fmt.Errorf("%w. %s", err, StateRecovery(s.namespace, env))
+	}
+	return st, nil
 }
 
 // List returns the state of every environment with a state ConfigMap in the store's namespace,

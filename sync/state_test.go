@@ -206,3 +206,22 @@ func TestStateListKeepsUndecodable(t *testing.T) {
 		t.Errorf("c after ClearRemoved = %+v, want it unmarked and whole", c)
 	}
 }
+
+// TestLoadOfCorruptStateSaysHowToRecover: the agent's sync meets the broken state through
+// Load; its error names the ConfigMap and the documented recovery.
+func TestLoadOfCorruptStateSaysHowToRecover(t *testing.T) {
+	f := newFixture(t, false)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: StateConfigMapName(f.env.Name)},
+		Data: map[string]string{keyInventoryJSON: "[{"}}
+	if err := f.syncer.state.ensureNamespace(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.kube.CoreV1().ConfigMaps("ferry-system").Create(t.Context(), cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.syncer.state.Load(t.Context(), f.env.Name)
+	want := "kubectl -n ferry-system delete configmap " + StateConfigMapName(f.env.Name)
+	if err == nil || !strings.Contains(err.Error(), "inventory:") || !strings.Contains(err.Error(), want) {
+		t.Errorf("Load = %v, want the decode error and %q", err, want)
+	}
+}
