@@ -80,7 +80,7 @@ func (s *Syncer) cascadeOf(ctx context.Context, env string, e Entry, ours Invent
 	known := ours.Index()
 	for i, item := range items {
 		c.Total++
-		if _, listed := known[ids[i]]; listed || ownedBy(item.Labels, env) || dependent(item) {
+		if _, listed := known[ids[i]]; listed || ownedBy(item.Labels, env) || dependent(item) || defaultServiceAccount(ids[i], item) {
 			continue
 		}
 		c.Foreign = append(c.Foreign, ids[i])
@@ -111,6 +111,13 @@ func dependent(item metav1.PartialObjectMetadata) bool {
 		}
 	}
 	return true
+}
+
+// defaultServiceAccount reports whether item is the ServiceAccount default that
+// kube-controller-manager creates in every Namespace: it sets no field, so the object has no
+// managedFields to tell who made it. One that someone changed since has managedFields.
+func defaultServiceAccount(id ObjectID, item metav1.PartialObjectMetadata) bool {
+	return id.Group == "" && id.Kind == "ServiceAccount" && id.Name == "default" && len(item.ManagedFields) == 0
 }
 
 // namespaceContents lists every object in namespace ns, of every kind the cluster serves that

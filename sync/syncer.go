@@ -95,7 +95,12 @@ func newSyncer(cfg *rest.Config, httpClient *http.Client, opts Options) (*Syncer
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	md, err := metadata.NewForConfigAndClient(cfg, httpClient)
+	// What a Namespace holds and a lost inventory are read by listing every kind the cluster
+	// serves, deprecated ones too (v1 Endpoints): their deprecation warnings are about no
+	// object of the user's, and would be printed at every prune.
+	mcfg := rest.CopyConfig(cfg)
+	mcfg.WarningHandler = rest.NoWarnings{}
+	md, err := metadata.NewForConfigAndClient(mcfg, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes metadata client: %w", err)
 	}
