@@ -78,7 +78,8 @@ data:
 func (f *fixture) releaseFinalizers(name string) {
 	f.t.Helper()
 	patch := []byte(`{"metadata":{"finalizers":null}}`)
-	_, err := f.kube.CoreV1().ConfigMaps(f.env.Namespace).Patch(f.t.Context(), name, types.MergePatchType, patch, metav1.PatchOptions{})
+	ctx := context.WithoutCancel(f.t.Context()) // also called from t.Cleanup, once the test's context has ended
+	_, err := f.kube.CoreV1().ConfigMaps(f.env.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		f.t.Fatal(err)
 	}
