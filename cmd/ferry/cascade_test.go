@@ -23,15 +23,20 @@ import (
 // neither prune nor `ferry prune` a Namespace that holds objects the environment does not own,
 // and must say so before anything happens.
 //
-// Environment alpha lists a second Namespace (extra) in its overlay; someone puts a Secret in
-// it by hand; namespace.yaml then leaves the overlay. `ferry diff alpha` says what deleting the
-// Namespace would take, the hand-made Secret named; `ferry sync alpha --once` exits 1 naming it
-// in phase prune and deletes nothing, twice (the Namespace stays in the inventory to be decided
-// again). Environment gamma lists Namespace shared, which is environment delta's namespace and
-// holds delta's objects: `ferry prune gamma` lists the Namespace with what it holds and exits 1,
-// and `ferry prune gamma --confirm` exits 1 and deletes nothing, not even gamma's own objects
-// or its state. Every object in the cluster keeps its UID throughout; the control plane's
-// namespace controller runs, so a Namespace deleted by mistake would take its objects with it.
+// Environment alpha lists its own Namespace and a second one (extra) in namespace.yaml;
+// someone puts a Secret in extra by hand; namespace.yaml then leaves the overlay. `ferry diff
+// alpha` says its own Namespace is kept and what deleting extra would take, the hand-made
+// Secret named; `ferry sync alpha --once` logs the kept one and exits 1 naming extra's Secret
+// in phase prune, deleting nothing, twice (extra stays in the inventory to be decided again).
+// Once the Secret is gone, the sync prunes extra and says what it took.
+//
+// Environment gamma lists Namespace shared, which is environment delta's namespace and holds
+// delta's objects: `ferry prune gamma` lists the Namespace with what it holds and exits 1, and
+// `ferry prune gamma --confirm` exits 1 and deletes nothing, not even gamma's own objects or
+// its state; once delta is pruned, gamma's prune deletes the Namespace.
+//
+// Every object keeps its UID until then; the control plane's namespace controller runs, so a
+// Namespace deleted by mistake would take its objects with it.
 func TestPruneNeverCascadesCLI(t *testing.T) {
 	c := startCluster(t)
 	kube, err := kubernetes.NewForConfig(c.Config)
