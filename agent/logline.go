@@ -22,6 +22,10 @@ func LogSync(log *slog.Logger, env, revision, stage string, rep *sync.Report, er
 		short = short[:7]
 	}
 	if err != nil {
+		if rep != nil {
+			// A prune that failed on one object may have kept or pruned others: say so too.
+			logNotes(log, env, short, rep)
+		}
 		phase := sync.PhaseApply
 		var se *sync.Error
 		if errors.As(err, &se) {

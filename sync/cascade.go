@@ -103,8 +103,8 @@ func dependent(id ObjectID, item metav1.PartialObjectMetadata) bool {
 	if len(item.OwnerReferences) > 0 {
 		return true
 	}
-	if id.Group == "" && id.Kind == "ServiceAccount" && id.Name == "default" {
-		return true
+	if id.Group == "" && id.Kind == "ServiceAccount" && id.Name == "default" && len(item.ManagedFields) == 0 {
+		return true // once someone edits it, it counts as theirs
 	}
 	if len(item.ManagedFields) == 0 {
 		return false

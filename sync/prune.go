@@ -38,12 +38,12 @@ func (s *Syncer) prune(ctx context.Context, env *environments.Environment, remov
 	}
 	plan, err := s.checkCascades(ctx, env.Name, keptByRender(env.Namespace, removed, objs, s.crdNames(objs)), ours)
 	if err != nil {
-		return plan.kept, removed, fmt.Errorf("prune: %w", err)
+		return plan.kept, removed, err
 	}
 	done, err := s.deleteOwned(ctx, env.Name, plan.remove)
 	done = append(plan.kept, withCascades(done, plan.cascades)...)
 	if err == nil && len(plan.refused) > 0 {
-		err = fmt.Errorf("prune: %w", refusal(env.Name, plan.refused))
+		err = refusal(env.Name, plan.refused)
 	}
 	if err != nil {
 		return done, append(plan.remove, plan.refusedEntries...), err
@@ -189,6 +189,7 @@ func (s *Syncer) PruneEnvironment(ctx context.Context, env string, dryRun bool) 
 	var present Inventory
 	var plan ChangeSet
 	var refused []Cascade
+	cascaded := map[ObjectID]Cascade{}
 	for _, e := range all {
 		live, err := s.liveMetadata(ctx, e)
 		if err != nil {
@@ -207,7 +208,7 @@ func (s *Syncer) PruneEnvironment(ctx context.Context, env string, dryRun bool) 
 			if err != nil {
 				return nil, err
 			}
-			c.Reason = cc.String()
+			c.Reason, cascaded[e.ObjectID] = cc.String(), cc
 			if len(cc.Foreign) > 0 {
 				refused = append(refused, cc)
 			}
@@ -223,6 +224,7 @@ func (s *Syncer) PruneEnvironment(ctx context.Context, env string, dryRun bool) 
 	}
 	// deleteOwned checks the labels again right before each delete.
 	done, err := s.deleteOwned(ctx, env, present)
+	done = withCascades(done, cascaded)
 	if err != nil {
 		return done, err
 	}

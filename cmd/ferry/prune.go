@@ -30,21 +30,17 @@ func newPruneCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cs, err := s.PruneEnvironment(cmd.Context(), env, !confirm)
-			out := cmd.OutOrStdout()
-			deleted, kept := "deleted", "kept"
-			if !confirm {
-				deleted, kept = "would be deleted", "would be kept"
+			// A dry run first, also with --confirm: a prune that refuses (a Namespace or CRD holds
+			// objects that are not env's) deletes nothing, and must not print "deleted".
+			cs, err := s.PruneEnvironment(cmd.Context(), env, true)
+			done := false
+			if err == nil && confirm {
+				cs, err = s.PruneEnvironment(cmd.Context(), env, false)
+				done = true
 			}
+			out := cmd.OutOrStdout()
 			for _, c := range cs {
-				action := deleted
-				if c.Action == sync.Skipped {
-					action = kept
-				}
-				if c.Reason != "" {
-					action += ": " + c.Reason
-				}
-				fmt.Fprintf(out, "%s %s\n", c.Object, action)
+				fmt.Fprintln(out, pruneLine(c, done))
 			}
 			if err != nil {
 				return err
@@ -56,7 +52,7 @@ func newPruneCommand() *cobra.Command {
 				return nil
 			}
 			fmt.Fprintf(out, "deleted %d of the %d objects of environment %s (kept %d) and the state ConfigMap %s\n",
-				cs.Count(sync.Pruned), len(cs), env, cs.Count(sync.Skipped), state)
+				cs.Count(sync.Pruned)+cs.Count(sync.Terminating), len(cs), env, cs.Count(sync.Skipped), state)
 			return nil
 		},
 	}
@@ -64,4 +60,27 @@ func newPruneCommand() *cobra.Command {
 	cmd.Flags().Lookup("namespace").Usage = "ferry's own namespace, holding the state ConfigMaps"
 	cmd.Flags().BoolVar(&confirm, "confirm", false, "delete (without it, only print what would be deleted)")
 	return cmd
+}
+
+// pruneLine is the line `ferry prune` prints for c: "Kind ns/name deleted", "… kept (why)", or
+// for a Namespace or CRD what its deletion takes with it; done says whether c was carried out
+// (--confirm) or is only planned.
+func pruneLine(c sync.Change, done bool) string {
+	deleted, kept := "would be deleted", "would be kept"
+	if done {
+		deleted, kept = "deleted", "kept"
+	}
+	switch {
+	case c.Action == sync.Skipped && c.Reason != "":
+		return fmt.Sprintf("%s %s (%s)", c.Object, kept, c.Reason)
+	case c.Action == sync.Skipped:
+		return fmt.Sprintf("%s %s", c.Object, kept)
+	case c.Action == sync.Terminating:
+		return fmt.Sprintf("%s %s", c.Object, c.Reason) // "deleted, held by finalizers …"
+	case c.Reason != "" && (c.Object.Kind == "Namespace" || c.Object.Kind == "CustomResourceDefinition"):
+		return c.Reason // "Namespace x would be deleted with 3 objects, …"
+	case c.Reason != "":
+		return fmt.Sprintf("%s %s: %s", c.Object, deleted, c.Reason)
+	}
+	return fmt.Sprintf("%s %s", c.Object, deleted)
 }
