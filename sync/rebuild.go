@@ -28,7 +28,7 @@ func (s *Syncer) loadState(ctx context.Context, env *environments.Environment) (
 		return nil, fmt.Errorf("state ConfigMap %s/%s is missing, and the inventory could not be rebuilt from the cluster: %w",
 			s.opts.Namespace, StateConfigMapName(env.Name), err)
 	}
-	st.Inventory, st.Rebuilt = inv, len(inv)
+	st.Inventory, st.Rebuilt, st.Health = inv, len(inv), Unknown
 	return st, nil
 }
 
