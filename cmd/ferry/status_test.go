@@ -280,8 +280,9 @@ func TestStatusExample(t *testing.T) {
 		if got, want := rows[0][:5], []string{"qa", "3f2a1c9", "canary", "Progressing", "3h"}; !slices.Equal(got, want) {
 			t.Errorf("qa row = %q, want %q", got, want)
 		}
-		// The last apply stays what it was; the message says why the newer attempt failed.
-		if got, want := rows[1][:4], []string{"staging", "worktree", "-", "Healthy"}; !slices.Equal(got, want) {
+		// The last apply stays what it was; the health no longer claims Healthy after a failed
+		// sync (issue 15, item 7), and the message says why the newer attempt failed.
+		if got, want := rows[1][:4], []string{"staging", "worktree", "-", "Unknown"}; !slices.Equal(got, want) {
 			t.Errorf("staging row = %q, want %q", got, want)
 		}
 		line := strings.Split(res.stdout, "\n")[2]
