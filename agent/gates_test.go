@@ -197,6 +197,51 @@ func TestHaltedRolloutHoldsTheAppliedRevision(t *testing.T) {
 	})
 }
 
+// TestLostStateAtAHealthyRevisionFinishesTheStages deletes the state ConfigMap of a staged
+// environment that is healthy at the branch head, and restarts the agent: its objects exist, so
+// the sync goes through the stages (item 5), which write nothing; they must find the objects
+// healthy and finish, not halt a healthy release for want of something to wait for.
+func TestLostStateAtAHealthyRevisionFinishesTheStages(t *testing.T) {
+	f := newFixture(t, "@every 1s")
+	f.stageStaging()
+	logs := &logBuffer{}
+	opts := f.options(logs)
+	stop := f.start(opts)
+	ctx := t.Context()
+	logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "result": "applied", "health": "Healthy"}, 3*time.Minute)
+	head := f.srv.Head(t, "config")
+	stop()
+	before := f.uids(ctx, f.stagingNS)
+	if err := sync.NewStateStore(f.kube, f.ns).Delete(ctx, "staging"); err != nil {
+		t.Fatal(err)
+	}
+	logs2 := &logBuffer{}
+	opts.Logger = logs2.logger()
+	opts.Source.CacheDir = t.TempDir()
+	f.start(opts)
+	var outcome map[string]any
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(context.Context) (bool, error) {
+		for _, l := range logs2.lines("") {
+			if l["revision"] == head[:7] && (l["msg"] == "rollout halted" || l["msg"] == "sync failed" ||
+				l["msg"] == "sync finished" && l["stage"] == "all") {
+				outcome = l
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("no outcome for %s after the state was lost; log:\n%s", head[:7], logs2.String())
+	}
+	if outcome["msg"] != "sync finished" || outcome["health"] != "Healthy" {
+		t.Errorf("after the state was lost, the healthy release did not finish its stages: %v\nlog:\n%s", outcome, logs2.String())
+	}
+	if len(logs2.lines("stage soaked")) == 0 {
+		t.Errorf("the canary stage did not run after the state was lost; log:\n%s", logs2.String())
+	}
+	f.assertKept(ctx, before)
+}
+
 func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewJSONHandler(b, nil)) }
 
 // TestHealthFollowsTheObjects applies a Deployment whose pods cannot be scheduled: the health
