@@ -164,6 +164,51 @@ func TestHaltedRolloutHoldsTheAppliedRevision(t *testing.T) {
 		f.assertKept(ctx, before, "Service/gceme-frontend")
 	})
 
+	t.Run("held syncs write nothing", func(t *testing.T) {
+		// The halted canary is left to the halted rollout; deleting it must not make every
+		// held sync apply and write the state (the watch can no longer vouch for it).
+		if err := f.kube.AppsV1().Deployments(f.stagingNS).Delete(ctx, "gceme-frontend-canary", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		held := func() []map[string]any {
+			var out []map[string]any
+			for _, l := range logs.lines("sync finished") {
+				if l["revision"] == good[:7] {
+					out = append(out, l)
+				}
+			}
+			return out
+		}
+		waitHeld := func(n int) {
+			t.Helper()
+			err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
+				return len(held()) >= n, nil
+			})
+			if err != nil {
+				t.Fatalf("fewer than %d held syncs; agent log:\n%s", n, logs.String())
+			}
+		}
+		n0 := len(held())
+		waitHeld(n0 + 1)
+		rv := func() string {
+			cm, err := f.kube.CoreV1().ConfigMaps(f.ns).Get(ctx, "ferry-staging", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cm.ResourceVersion
+		}
+		rv1 := rv()
+		waitHeld(n0 + 4)
+		if rv2 := rv(); rv2 != rv1 {
+			t.Errorf("the state ConfigMap was written while held with nothing to correct (resourceVersion %s, then %s)", rv1, rv2)
+		}
+		for _, l := range held()[n0:] {
+			if l["result"] != "unchanged" {
+				t.Errorf("a held sync with nothing to correct: %v", l)
+			}
+		}
+	})
+
 	t.Run("a lost state keeps the stages", func(t *testing.T) {
 		stop()
 		before := f.uids(ctx, f.stagingNS)
