@@ -164,6 +164,51 @@ func TestHaltedRolloutHoldsTheAppliedRevision(t *testing.T) {
 		f.assertKept(ctx, before, "Service/gceme-frontend")
 	})
 
+	t.Run("held syncs write nothing", func(t *testing.T) {
+		// The halted canary is left to the halted rollout; deleting it must not make every
+		// held sync apply and write the state (the watch can no longer vouch for it).
+		if err := f.kube.AppsV1().Deployments(f.stagingNS).Delete(ctx, "gceme-frontend-canary", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		held := func() []map[string]any {
+			var out []map[string]any
+			for _, l := range logs.lines("sync finished") {
+				if l["revision"] == good[:7] {
+					out = append(out, l)
+				}
+			}
+			return out
+		}
+		waitHeld := func(n int) {
+			t.Helper()
+			err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
+				return len(held()) >= n, nil
+			})
+			if err != nil {
+				t.Fatalf("fewer than %d held syncs; agent log:\n%s", n, logs.String())
+			}
+		}
+		n0 := len(held())
+		waitHeld(n0 + 1)
+		rv := func() string {
+			cm, err := f.kube.CoreV1().ConfigMaps(f.ns).Get(ctx, "ferry-staging", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cm.ResourceVersion
+		}
+		rv1 := rv()
+		waitHeld(n0 + 4)
+		if rv2 := rv(); rv2 != rv1 {
+			t.Errorf("the state ConfigMap was written while held with nothing to correct (resourceVersion %s, then %s)", rv1, rv2)
+		}
+		for _, l := range held()[n0:] {
+			if l["result"] != "unchanged" {
+				t.Errorf("a held sync with nothing to correct: %v", l)
+			}
+		}
+	})
+
 	t.Run("a lost state keeps the stages", func(t *testing.T) {
 		stop()
 		before := f.uids(ctx, f.stagingNS)
@@ -195,6 +240,51 @@ func TestHaltedRolloutHoldsTheAppliedRevision(t *testing.T) {
 		}
 		f.assertKept(ctx, before)
 	})
+}
+
+// TestLostStateAtAHealthyRevisionFinishesTheStages deletes the state ConfigMap of a staged
+// environment that is healthy at the branch head, and restarts the agent: its objects exist, so
+// the sync goes through the stages (item 5), which write nothing; they must find the objects
+// healthy and finish, not halt a healthy release for want of something to wait for.
+func TestLostStateAtAHealthyRevisionFinishesTheStages(t *testing.T) {
+	f := newFixture(t, "@every 1s")
+	f.stageStaging()
+	logs := &logBuffer{}
+	opts := f.options(logs)
+	stop := f.start(opts)
+	ctx := t.Context()
+	logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "result": "applied", "health": "Healthy"}, 3*time.Minute)
+	head := f.srv.Head(t, "config")
+	stop()
+	before := f.uids(ctx, f.stagingNS)
+	if err := sync.NewStateStore(f.kube, f.ns).Delete(ctx, "staging"); err != nil {
+		t.Fatal(err)
+	}
+	logs2 := &logBuffer{}
+	opts.Logger = logs2.logger()
+	opts.Source.CacheDir = t.TempDir()
+	f.start(opts)
+	var outcome map[string]any
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(context.Context) (bool, error) {
+		for _, l := range logs2.lines("") {
+			if l["revision"] == head[:7] && (l["msg"] == "rollout halted" || l["msg"] == "sync failed" ||
+				l["msg"] == "sync finished" && l["stage"] == "all") {
+				outcome = l
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("no outcome for %s after the state was lost; log:\n%s", head[:7], logs2.String())
+	}
+	if outcome["msg"] != "sync finished" || outcome["health"] != "Healthy" {
+		t.Errorf("after the state was lost, the healthy release did not finish its stages: %v\nlog:\n%s", outcome, logs2.String())
+	}
+	if len(logs2.lines("stage soaked")) == 0 {
+		t.Errorf("the canary stage did not run after the state was lost; log:\n%s", logs2.String())
+	}
+	f.assertKept(ctx, before)
 }
 
 func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewJSONHandler(b, nil)) }

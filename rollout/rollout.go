@@ -105,11 +105,11 @@ func (r *Rollout) stage(ctx context.Context, k int) error {
 		if err == nil {
 			err = r.syncer.WaitHealthyWithin(ctx, rep, r.env.Rollout.Timeout)
 		}
+		if err == nil && rep.Health != sync.Healthy {
+			err = r.settle(ctx, rep, objs)
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
-		}
-		if err == nil && rep.Health != sync.Healthy {
-			err = fmt.Errorf("not healthy after %s", r.env.Rollout.Timeout)
 		}
 		if err != nil {
 			return r.halt(ctx, k, err.Error(), objs)
@@ -135,18 +135,49 @@ func (r *Rollout) last(ctx context.Context, k int) error {
 	if err == nil && !rep.NoOp {
 		err = r.syncer.WaitHealthyWithin(ctx, rep, r.env.Rollout.Timeout)
 	}
+	if err == nil && rep.Health != sync.Healthy && !rep.NoOp {
+		err = r.settle(ctx, rep, r.res.Objects)
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
-	}
-	if err == nil && rep.Health != sync.Healthy && !rep.NoOp {
-		err = fmt.Errorf("not healthy after %s", r.env.Rollout.Timeout)
 	}
 	if err != nil {
 		return r.halt(ctx, k, err.Error(), r.res.Objects)
 	}
-	_ = r.syncer.SaveProgress(ctx, r.env.Name, func(s *sync.State) { s.Stage, s.Progress.Revision, s.Progress.Phase = "", "", "" })
+	_ = r.syncer.SaveProgress(ctx, r.env.Name, func(s *sync.State) {
+		s.Stage, s.Progress.Revision, s.Progress.Phase = "", "", ""
+		if rep.Health == sync.Healthy {
+			s.Health = sync.Healthy // settle found it so
+		}
+	})
 	r.obs.Finished(r.env.Rollout.Stages[k], rep)
 	return nil
+}
+
+// settle waits, within the stage timeout, until objs are all Current, when the apply left
+// nothing to wait for (every object unchanged) and the recorded health is not Healthy: after a
+// lost state, or a halt, the recorded health says nothing about objs. It sets rep.Health to
+// Healthy, or returns why not (ctx's error when cancelled).
+func (r *Rollout) settle(ctx context.Context, rep *sync.Report, objs []*unstructured.Unstructured) error {
+	deadline := time.Now().Add(r.env.Rollout.Timeout)
+	for {
+		reason, err := r.syncer.Unhealthy(ctx, objs)
+		if err != nil {
+			return err
+		}
+		if reason == "" {
+			rep.Health = sync.Healthy
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("not healthy after %s", r.env.Rollout.Timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(r.poll):
+		}
+	}
 }
 
 // soak watches objs until deadline and returns why one of them regressed ("" when none did or

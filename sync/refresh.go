@@ -25,7 +25,11 @@ func (s *Syncer) RefreshHealth(ctx context.Context, env string) (health string, 
 	if st.Health == Healthy || len(st.Inventory) == 0 {
 		return orUnknown(st.Health), false, nil
 	}
-	now, err := s.inventoryHealth(ctx, st.Inventory)
+	// A recorded Progressing or Degraded changes only to Healthy: the first object that is
+	// not Current settles it, so a sync of an environment that stays unhealthy usually reads
+	// one object, not all of them.
+	settled := st.Health == Progressing || st.Health == Degraded
+	now, err := s.inventoryHealth(ctx, st.Inventory, settled)
 	if err != nil {
 		return orUnknown(st.Health), false, &Error{Phase: PhaseHealth, Err: err}
 	}
@@ -50,8 +54,10 @@ func orUnknown(health string) string {
 }
 
 // inventoryHealth computes the health of inv's objects with kstatus: Healthy when all are
-// Current, Degraded when one failed or is missing, Progressing otherwise.
-func (s *Syncer) inventoryHealth(ctx context.Context, inv Inventory) (string, error) {
+// Current, Degraded when one failed or is missing, Progressing otherwise. Kinds that are
+// Current as soon as they exist (alwaysCurrent) are not read. With firstOnly, the first object
+// that is not Current ends the reads (Degraded or Progressing as that object says).
+func (s *Syncer) inventoryHealth(ctx context.Context, inv Inventory, firstOnly bool) (string, error) {
 	health := Healthy
 	for _, e := range inv {
 		if alwaysCurrent[e.GroupVersionKind().GroupKind()] {
@@ -75,6 +81,9 @@ func (s *Syncer) inventoryHealth(ctx context.Context, inv Inventory) (string, er
 		case status.FailedStatus:
 			return Degraded, nil
 		default:
+			if firstOnly {
+				return Progressing, nil
+			}
 			health = Progressing
 		}
 	}
