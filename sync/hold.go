@@ -54,7 +54,7 @@ func (s *Syncer) Hold(ctx context.Context, env *environments.Environment, objs [
 		return rep, &Error{Phase: PhaseState, Err: err}
 	}
 	if s.watch != nil {
-		s.watch.watchAll(inv)
+		s.watch.watchAll(env.Name, inv)
 	}
 	rep.Duration = time.Since(start)
 	return rep, nil
