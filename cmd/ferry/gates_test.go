@@ -126,6 +126,9 @@ func TestSyncOnceKeepsTheRolloutGates(t *testing.T) {
 	if imgs := images(); imgs["gceme-frontend"] != "1.3.0" {
 		t.Errorf("--skip-rollout did not apply everything: %v", imgs)
 	}
+	if res := sync1("--health-timeout", "0"); res.code != 0 {
+		t.Errorf("after --skip-rollout applied it, the revision is still refused as halted: exit %d\n%s", res.code, res.stderr)
+	}
 
 	files["ferry.yaml"] = strings.Replace(files["ferry.yaml"], `pin: ""`, `pin: "`+bad+`"`, 1)
 	srv.Commit(t, "config", "production: pinned", map[string]string{"ferry.yaml": files["ferry.yaml"]})

@@ -43,7 +43,12 @@ func (c *cliSync) run(ctx context.Context, view *repoview.View, skipRollout bool
 		if skipRollout {
 			c.log.Warn("rollout skipped: applying everything at once", "env", c.env.Name, "revision", shortRev(c.revision),
 				"stages", stageNames(c.env), "by", "--skip-rollout")
-			return c.sync(ctx)
+			if err := c.sync(ctx); err != nil {
+				return err
+			}
+			// Everything is applied: no stage is in progress or halted any more, so the agent
+			// neither resumes nor holds a rollout of it.
+			return c.s.SaveProgress(ctx, c.env.Name, func(s *sync.State) { s.Stage, s.Progress = "", sync.Progress{} })
 		}
 		if err := c.refuse(st); err != nil {
 			return err
