@@ -212,26 +212,9 @@ func TestHaltedRolloutHoldsTheAppliedRevision(t *testing.T) {
 	t.Run("a lost state keeps the stages", func(t *testing.T) {
 		stop()
 		before := f.uids(ctx, f.stagingNS)
-		if err := sync.NewStateStore(f.kube, f.ns).Delete(ctx, "staging"); err != nil {
-			t.Fatal(err)
-		}
-		logs2 := &logBuffer{}
-		opts.Logger = logs2.logger()
-		opts.Source.CacheDir = t.TempDir()
-		f.start(opts)
-		var outcome map[string]any
-		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(context.Context) (bool, error) {
-			for _, l := range logs2.lines("") {
-				if l["revision"] == bad[:7] && (l["msg"] == "rollout halted" || l["msg"] == "sync finished" || l["msg"] == "sync failed") {
-					outcome = l
-					return true, nil
-				}
-			}
-			return false, nil
+		outcome, _ := f.restartWithoutState(t, opts, bad, func(l map[string]any) bool {
+			return l["msg"] == "rollout halted" || l["msg"] == "sync finished" || l["msg"] == "sync failed"
 		})
-		if err != nil {
-			t.Fatalf("no outcome for %s after the state was lost; log:\n%s", bad[:7], logs2.String())
-		}
 		if outcome["msg"] != "rollout halted" || outcome["stage"] != "canary" {
 			t.Errorf("after the state was lost, the bad release was not stopped at the canary: %v", outcome)
 		}
@@ -257,27 +240,9 @@ func TestLostStateAtAHealthyRevisionFinishesTheStages(t *testing.T) {
 	head := f.srv.Head(t, "config")
 	stop()
 	before := f.uids(ctx, f.stagingNS)
-	if err := sync.NewStateStore(f.kube, f.ns).Delete(ctx, "staging"); err != nil {
-		t.Fatal(err)
-	}
-	logs2 := &logBuffer{}
-	opts.Logger = logs2.logger()
-	opts.Source.CacheDir = t.TempDir()
-	f.start(opts)
-	var outcome map[string]any
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(context.Context) (bool, error) {
-		for _, l := range logs2.lines("") {
-			if l["revision"] == head[:7] && (l["msg"] == "rollout halted" || l["msg"] == "sync failed" ||
-				l["msg"] == "sync finished" && l["stage"] == "all") {
-				outcome = l
-				return true, nil
-			}
-		}
-		return false, nil
+	outcome, logs2 := f.restartWithoutState(t, opts, head, func(l map[string]any) bool {
+		return l["msg"] == "rollout halted" || l["msg"] == "sync failed" || l["msg"] == "sync finished" && l["stage"] == "all"
 	})
-	if err != nil {
-		t.Fatalf("no outcome for %s after the state was lost; log:\n%s", head[:7], logs2.String())
-	}
 	if outcome["msg"] != "sync finished" || outcome["health"] != "Healthy" {
 		t.Errorf("after the state was lost, the healthy release did not finish its stages: %v\nlog:\n%s", outcome, logs2.String())
 	}
@@ -285,6 +250,35 @@ func TestLostStateAtAHealthyRevisionFinishesTheStages(t *testing.T) {
 		t.Errorf("the canary stage did not run after the state was lost; log:\n%s", logs2.String())
 	}
 	f.assertKept(ctx, before)
+}
+
+// restartWithoutState deletes staging's state ConfigMap, starts the agent again with a new log
+// and an empty git cache, and returns the first line about revision that outcome accepts, with
+// the new log.
+func (f *fixture) restartWithoutState(t *testing.T, opts Options, revision string, outcome func(map[string]any) bool) (map[string]any, *logBuffer) {
+	t.Helper()
+	ctx := t.Context()
+	if err := sync.NewStateStore(f.kube, f.ns).Delete(ctx, "staging"); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	opts.Logger = logs.logger()
+	opts.Source.CacheDir = t.TempDir()
+	f.start(opts)
+	var found map[string]any
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 3*time.Minute, true, func(context.Context) (bool, error) {
+		for _, l := range logs.lines("") {
+			if l["revision"] == revision[:7] && outcome(l) {
+				found = l
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("no outcome for %s after the state was lost; log:\n%s", revision[:7], logs.String())
+	}
+	return found, logs
 }
 
 func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewJSONHandler(b, nil)) }

@@ -18,21 +18,7 @@ func TestWatchOfARemovedKindIsStopped(t *testing.T) {
 	f.env.ClusterScoped = []string{"CustomResourceDefinition"}
 	plural := "gadgets" + f.env.Name
 	kind := "Gadget" + f.env.Name
-	crd := fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: %[1]s.example.ferry.dev
-spec:
-  group: example.ferry.dev
-  names: {kind: %[2]s, plural: %[1]s}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-`, plural, kind)
+	crd := crdYAML(plural, kind)
 	cr := fmt.Sprintf("apiVersion: example.ferry.dev/v1\nkind: %s\nmetadata:\n  name: first\nspec:\n  size: 3\n", kind)
 	f.write(map[string]string{"crd.yaml": crd, "gadget.yaml": cr, "cm.yaml": configMap("settings", "a")})
 	f.mustSync("rev1")
