@@ -198,7 +198,8 @@ func fieldEdit(data []byte, lines []int, item *yaml.RNode, key, value string) ([
 	}
 	if value == "" {
 		start := lines[field.Key.YNode().Line-1]
-		return []edit{{start: start, end: lineEnd(data, lines, node.Line) + 1}}, nil
+		// The line and its newline; the last line of a file may have none.
+		return []edit{{start: start, end: min(lineEnd(data, lines, node.Line)+1, len(data))}}, nil
 	}
 	start := lines[node.Line-1] + node.Column - 1
 	end := start + scalarLength(data[start:], node)
