@@ -276,7 +276,8 @@ func TestRestartDuringSoakResumesTheStage(t *testing.T) {
 // soaks: the old rollout stops and the new one starts at the canary stage.
 func TestNewerRevisionSupersedesARollout(t *testing.T) {
 	p := newGiteaPipeline(t, func(y string) string {
-		return strings.Replace(rolloutEdit("halt")(y), "soak: 3s", "soak: 30s", 1)
+		y = strings.Replace(rolloutEdit("halt")(y), "soak: 3s", "soak: 30s", 1)
+		return strings.Replace(y, "timeout: 20s", "timeout: 45s", 1) // two healthy canaries, on a loaded machine
 	})
 	p.waitImages(t, p.productionNS, "1.0.0", append(stable, canary...)...)
 	old := p.setProductionTag(t, "1.1.0")
