@@ -124,13 +124,8 @@ func (f *fixture) images(ctx context.Context) map[string]string {
 // Then the state ConfigMap is deleted and the agent restarted: the next sync must go through
 // the canary stage again, not apply the bad release everywhere (item 5).
 func TestHaltedRolloutHoldsTheAppliedRevision(t *testing.T) {
-	f := newFixture(t, "@every 1s")
-	f.stageStaging()
-	logs := &logBuffer{}
-	opts := f.options(logs)
-	stop := f.start(opts)
+	f, logs, opts, stop := startStagedHealthy(t)
 	ctx := t.Context()
-	logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "result": "applied", "health": "Healthy"}, 3*time.Minute)
 	good := f.srv.Head(t, "config")
 	bad := f.commitFailingRelease("1.3.0")
 	logs.waitLine(t, "rollout halted", map[string]any{"env": "staging", "revision": bad[:7], "stage": "canary"}, 3*time.Minute)
@@ -230,13 +225,8 @@ func TestHaltedRolloutHoldsTheAppliedRevision(t *testing.T) {
 // the sync goes through the stages (item 5), which write nothing; they must find the objects
 // healthy and finish, not halt a healthy release for want of something to wait for.
 func TestLostStateAtAHealthyRevisionFinishesTheStages(t *testing.T) {
-	f := newFixture(t, "@every 1s")
-	f.stageStaging()
-	logs := &logBuffer{}
-	opts := f.options(logs)
-	stop := f.start(opts)
+	f, _, opts, stop := startStagedHealthy(t)
 	ctx := t.Context()
-	logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "result": "applied", "health": "Healthy"}, 3*time.Minute)
 	head := f.srv.Head(t, "config")
 	stop()
 	before := f.uids(ctx, f.stagingNS)
@@ -279,6 +269,19 @@ func (f *fixture) restartWithoutState(t *testing.T, opts Options, revision strin
 		t.Fatalf("no outcome for %s after the state was lost; log:\n%s", revision[:7], logs.String())
 	}
 	return found, logs
+}
+
+// startStagedHealthy starts an agent, polling every second, for a fixture whose staging has a
+// canary stage, and waits until staging is applied and healthy.
+func startStagedHealthy(t *testing.T) (*fixture, *logBuffer, Options, func()) {
+	t.Helper()
+	f := newFixture(t, "@every 1s")
+	f.stageStaging()
+	logs := &logBuffer{}
+	opts := f.options(logs)
+	stop := f.start(opts)
+	logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "result": "applied", "health": "Healthy"}, 3*time.Minute)
+	return f, logs, opts, stop
 }
 
 func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewJSONHandler(b, nil)) }
