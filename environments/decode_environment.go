@@ -1,6 +1,8 @@
 package environments
 
 import (
+	"fmt"
+
 	"go.yaml.in/yaml/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -66,11 +68,14 @@ func (d decoder) rollout(n *yaml.Node, path string) *Rollout {
 func (d decoder) stages(n *yaml.Node, path string) []Stage {
 	var stages []Stage
 	d.sequence(n, path, func(_ int, n *yaml.Node, path string) {
-		var s Stage
+		s := Stage{Position: position(n)}
 		d.mapping(n, path, fields{
-			"name":     d.setString(&s.Name),
-			"selector": func(n *yaml.Node, path string) { s.Selector = d.selector(n, path) },
+			"name": d.setString(&s.Name),
+			"selector": func(n *yaml.Node, path string) {
+				s.Selector, s.Position = d.selector(n, path), position(n)
+			},
 			"soak":     d.setDuration(&s.Soak),
+			"analysis": func(n *yaml.Node, path string) { s.Analysis = d.analysis(n, path) },
 		})
 		stages = append(stages, s)
 	})
@@ -107,4 +112,47 @@ func (d decoder) requirements(n *yaml.Node, path string) []metav1.LabelSelectorR
 		reqs = append(reqs, r)
 	})
 	return reqs
+}
+
+func (d decoder) analysis(n *yaml.Node, path string) *Analysis {
+	a := &Analysis{}
+	applyDefaults(a)
+	if !d.mapping(n, path, fields{
+		"interval":     d.setDuration(&a.Interval),
+		"failureLimit": d.setInt(&a.FailureLimit),
+		"checks": func(n *yaml.Node, path string) {
+			d.sequence(n, path, func(_ int, n *yaml.Node, path string) { a.Checks = append(a.Checks, d.check(n, path)) })
+		},
+	}) {
+		return nil
+	}
+	return a
+}
+
+func (d decoder) check(n *yaml.Node, path string) Check {
+	var c Check
+	d.mapping(n, path, fields{
+		"name": d.setString(&c.Name),
+		"prometheus": func(n *yaml.Node, path string) {
+			p := &PrometheusCheck{}
+			if d.mapping(n, path, fields{"address": d.setString(&p.Address), "query": d.setString(&p.Query)}) {
+				c.Prometheus = p
+			}
+		},
+		"webhook": func(n *yaml.Node, path string) {
+			w := &WebhookCheck{}
+			applyDefaults(w)
+			if d.mapping(n, path, fields{"url": d.setString(&w.URL), "timeout": d.setDuration(&w.Timeout)}) {
+				c.Webhook = w
+			}
+		},
+		"min": d.setFloat(&c.Min),
+		"max": d.setFloat(&c.Max),
+	})
+	return c
+}
+
+// position returns "ferry.yaml:LINE:COL" of n.
+func position(n *yaml.Node) string {
+	return fmt.Sprintf("%s:%d:%d", FileName, n.Line, n.Column)
 }

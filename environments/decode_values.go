@@ -2,6 +2,7 @@ package environments
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -50,6 +51,39 @@ func (d decoder) setDuration(dst *time.Duration) func(*yaml.Node, string) {
 			return
 		}
 		*dst = v
+	}
+}
+
+// setInt accepts a YAML integer.
+func (d decoder) setInt(dst *int) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		s, ok := d.scalar(n, path, "an integer", "!!int")
+		if !ok {
+			return
+		}
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			d.decodeFailed(n, path, "must be an integer, got %s", describe(n))
+			return
+		}
+		*dst = v
+	}
+}
+
+// setFloat accepts a YAML number (integer or float) and sets *dst to it; NaN and the
+// infinities are refused, since no value compares with them.
+func (d decoder) setFloat(dst **float64) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		s, ok := d.scalar(n, path, "a number", "!!int", "!!float")
+		if !ok {
+			return
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			d.decodeFailed(n, path, "must be a finite number, got %s", describe(n))
+			return
+		}
+		*dst = &v
 	}
 }
 

@@ -11,6 +11,10 @@ import (
 // starts on line 7.
 const envA = "- name: a\n  path: a\n  namespace: a\n"
 
+// stageA starts a rollout of envA with one stage, all, open for more fields at eight spaces
+// of indentation from line 10 on (the last stage may soak and analyse too).
+const stageA = "  rollout:\n    stages:\n      - name: all\n"
+
 // envB is a valid environment of three lines.
 const envB = "- name: b\n  path: b\n  namespace: b\n"
 
@@ -116,6 +120,33 @@ func TestParseErrors(t *testing.T) {
 		{"bad label value", pipeline(envA + "  rollout: {stages: [{name: one, selector: {matchLabels: {track: 'can ary'}}}, {name: all}]}\n"), []wantErr{{"ferry.yaml:7:66: environments[0].rollout.stages[0].selector.matchLabels[track]", `invalid label selector: values[0][track]: Invalid value: "can ary"`}}},
 		{"label value not a string", pipeline(envA + "  rollout: {stages: [{name: one, selector: {matchLabels: {canary: true}}}, {name: all}]}\n"), []wantErr{{"ferry.yaml:7:67: environments[0].rollout.stages[0].selector.matchLabels[canary]", `must be a string, got boolean "true"`}}},
 		{"bad operator", pipeline(envA + "  rollout: {stages: [{name: one, selector: {matchExpressions: [{key: a, operator: Is}]}}, {name: all}]}\n"), []wantErr{{"ferry.yaml:7:64: environments[0].rollout.stages[0].selector.matchExpressions[0]", `"Is" is not a valid label selector operator`}}},
+		// Analysis, on line 11.
+		{"analysis longer than the soak", pipeline(envA + stageA + "        soak: 10s\n        analysis: {checks: [{name: e, prometheus: {address: 'http://p', query: up}, max: 1}]}\n"),
+			[]wantErr{{"ferry.yaml:11:19: environments[0].rollout.stages[0].analysis", "is evaluated every 30s while the stage soaks, but soak is 10s"}}},
+		{"analysis without checks", pipeline(envA + stageA + "        soak: 1m\n        analysis: {interval: 0s, failureLimit: 0}\n"), []wantErr{
+			{"ferry.yaml:11:19: environments[0].rollout.stages[0].analysis.checks", "must list at least one check"},
+			{"ferry.yaml:11:30: environments[0].rollout.stages[0].analysis.interval", "must be positive, got 0s"},
+			{"ferry.yaml:11:48: environments[0].rollout.stages[0].analysis.failureLimit", "must be at least 1, got 0"},
+		}},
+		{"check without a kind", pipeline(envA + stageA + "        soak: 1m\n        analysis: {checks: [{name: e}]}\n"),
+			[]wantErr{{"ferry.yaml:11:29: environments[0].rollout.stages[0].analysis.checks[0]", "needs prometheus or webhook"}}},
+		{"check of both kinds", pipeline(envA + stageA + "        soak: 1m\n        analysis: {checks: [{name: e, prometheus: {address: 'http://p', query: up}, max: 1, webhook: {url: 'http://w'}}]}\n"),
+			[]wantErr{{"ferry.yaml:11:102: environments[0].rollout.stages[0].analysis.checks[0].webhook", "either prometheus or webhook, not both"}}},
+		{"prometheus check without bounds", pipeline(envA + stageA + "        soak: 1m\n        analysis: {checks: [{name: e, prometheus: {address: 'http://p', query: up}}]}\n"),
+			[]wantErr{{"ferry.yaml:11:29: environments[0].rollout.stages[0].analysis.checks[0]", "needs min, max or both"}}},
+		{"min above max", pipeline(envA + stageA + "        soak: 1m\n        analysis: {checks: [{name: e, prometheus: {address: 'http://p', query: up}, min: 2, max: 1}]}\n"),
+			[]wantErr{{"ferry.yaml:11:98: environments[0].rollout.stages[0].analysis.checks[0].max", "must not be less than min (2), got 1"}}},
+		{"bound not a number", pipeline(envA + stageA + "        soak: 1m\n        analysis: {checks: [{name: e, prometheus: {address: 'http://p', query: up}, max: .nan}]}\n"),
+			[]wantErr{{"ferry.yaml:11:90: environments[0].rollout.stages[0].analysis.checks[0].max", "must be a finite number"}}},
+		{"unknown placeholder", pipeline(envA + stageA + "        soak: 1m\n        analysis: {checks: [{name: e, prometheus: {address: 'http://p', query: 'up{app=\"{{app}}\"}'}, max: 1}]}\n"),
+			[]wantErr{{"ferry.yaml:11:80: environments[0].rollout.stages[0].analysis.checks[0].prometheus.query", "unknown placeholder {{app}}; known are {{env}}, {{namespace}}, {{revision}}, {{stage}}"}}},
+		{"webhook URL without scheme, secret not repeated", pipeline(envA + stageA + "        soak: 1m\n        analysis: {checks: [{name: e, webhook: {url: 'smoke/run?token=s3cret', timeout: 0s}, max: 1}]}\n"), []wantErr{
+			{"ferry.yaml:11:54: environments[0].rollout.stages[0].analysis.checks[0].webhook.url", `must be an http or https URL, got scheme ""`},
+			{"ferry.yaml:11:89: environments[0].rollout.stages[0].analysis.checks[0].webhook.timeout", "must be positive, got 0s"},
+			{"ferry.yaml:11:99: environments[0].rollout.stages[0].analysis.checks[0].max", "applies to prometheus checks only"},
+		}},
+		{"check names are unique in a stage", pipeline(envA + stageA + "        soak: 1m\n        analysis: {checks: [{name: e, webhook: {url: 'http://w'}}, {name: e, webhook: {url: 'http://w'}}]}\n"),
+			[]wantErr{{"ferry.yaml:11:75: environments[0].rollout.stages[0].analysis.checks[1].name", `duplicate check name "e"; first at line 11`}}},
 		{"stage name not a DNS label", pipeline(envA + "  rollout: {stages: [{name: All}]}\n"), []wantErr{{"ferry.yaml:7:29: environments[0].rollout.stages[0].name", `"All" is not a DNS label`}}},
 		{"duplicate stage name", pipeline(envA + "  rollout: {stages: [{name: x, selector: {matchLabels: {a: b}}}, {name: x}]}\n"), []wantErr{{"ferry.yaml:7:73: environments[0].rollout.stages[1].name", `duplicate stage name "x"; first at line 7`}}},
 		{"negative soak", pipeline(envA + "  rollout: {stages: [{name: x, selector: {matchLabels: {a: b}}, soak: -2m}, {name: y}]}\n"), []wantErr{{"ferry.yaml:7:71: environments[0].rollout.stages[0].soak", "must not be negative, got -2m0s"}}},

@@ -3,6 +3,7 @@ package environments
 import (
 	"errors"
 	"io/fs"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -50,8 +51,10 @@ func TestParseFixtures(t *testing.T) {
 						Name:     "canary",
 						Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"track": "canary"}},
 						Soak:     2 * time.Minute,
+						Position: "ferry.yaml:23:21",
 					}, {
-						Name: "all",
+						Name:     "all",
+						Position: "ferry.yaml:25:11",
 					}},
 					OnFailure: Halt,
 					Timeout:   5 * time.Minute,
@@ -76,7 +79,7 @@ func TestParseFixtures(t *testing.T) {
 				Schedule:  DefaultSchedule,
 				Prune:     true,
 				Promotion: &Promotion{From: "staging", After: DefaultPromotionAfter},
-				Rollout:   &Rollout{Stages: []Stage{{Name: "all"}}, OnFailure: Halt, Timeout: DefaultRolloutTimeout},
+				Rollout:   &Rollout{Stages: []Stage{{Name: "all", Position: "ferry.yaml:15:11"}}, OnFailure: Halt, Timeout: DefaultRolloutTimeout},
 			}},
 		},
 	}}
@@ -155,9 +158,63 @@ func TestParseValues(t *testing.T) {
 						{Key: "tier", Operator: metav1.LabelSelectorOpIn, Values: []string{"web"}},
 						{Key: "canary", Operator: metav1.LabelSelectorOpExists},
 					}},
-				}, {Name: "rest", Soak: time.Hour}},
+					Position: "ferry.yaml:13:11",
+				}, {Name: "rest", Soak: time.Hour, Position: "ferry.yaml:15:9"}},
 				OnFailure: Revert,
 				Timeout:   90 * time.Second,
+			}
+		},
+	}, {
+		name: "analysis with defaults, both kinds of check and placeholders",
+		yaml: `- name: a
+  path: a
+  namespace: a
+  rollout:
+    stages:
+      - name: canary
+        selector: {matchLabels: {track: canary}}
+        soak: 1m
+        analysis:
+          checks:
+            - name: error-rate
+              prometheus: {address: "http://prom:9090", query: 'sum(rate(x{namespace="{{namespace}}"}[1m]))'}
+              max: 0.05
+            - name: latency
+              prometheus: {address: "https://prom", query: 'p99{stage="{{ stage }}"}'}
+              min: 0
+              max: 2
+            - name: smoke
+              webhook: {url: "http://smoke/run?env={{env}}&token=s3cret"}
+      - name: all
+        soak: 30s
+        analysis:
+          interval: 10s
+          failureLimit: 3
+          checks:
+            - {name: smoke, webhook: {url: "http://smoke/run", timeout: 5s}}
+`,
+		want: func(e *Environment) {
+			e.Rollout = &Rollout{
+				Stages: []Stage{{
+					Name:     "canary",
+					Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"track": "canary"}},
+					Soak:     time.Minute,
+					Analysis: &Analysis{Interval: DefaultInterval, FailureLimit: 1, Checks: []Check{
+						{Name: "error-rate", Prometheus: &PrometheusCheck{Address: "http://prom:9090", Query: `sum(rate(x{namespace="{{namespace}}"}[1m]))`}, Max: ptr(0.05)},
+						{Name: "latency", Prometheus: &PrometheusCheck{Address: "https://prom", Query: `p99{stage="{{ stage }}"}`}, Min: ptr(0), Max: ptr(2)},
+						{Name: "smoke", Webhook: &WebhookCheck{URL: "http://smoke/run?env={{env}}&token=s3cret", Timeout: DefaultWebhookTimeout}},
+					}},
+					Position: "ferry.yaml:10:19",
+				}, {
+					Name: "all",
+					Soak: 30 * time.Second,
+					Analysis: &Analysis{Interval: 10 * time.Second, FailureLimit: 3, Checks: []Check{
+						{Name: "smoke", Webhook: &WebhookCheck{URL: "http://smoke/run", Timeout: 5 * time.Second}},
+					}},
+					Position: "ferry.yaml:23:9",
+				}},
+				OnFailure: Halt,
+				Timeout:   DefaultRolloutTimeout,
 			}
 		},
 	}}
@@ -209,4 +266,18 @@ func TestLoad(t *testing.T) {
 			t.Errorf("Load: got %v, want %q", err, want)
 		}
 	})
+}
+
+func ptr(f float64) *float64 { return &f }
+
+func TestExpand(t *testing.T) {
+	vals := map[string]string{"env": "production", "namespace": "prod", "revision": "3f2a1c9", "stage": "canary"}
+	got := Expand(`x{namespace="{{namespace}}",stage="{{ stage }}"} {{env}}@{{revision}}`, vals, nil)
+	if want := `x{namespace="prod",stage="canary"} production@3f2a1c9`; got != want {
+		t.Errorf("Expand = %q, want %q", got, want)
+	}
+	got = Expand("http://h/run?env={{env}}", map[string]string{"env": "a b&c"}, url.QueryEscape)
+	if want := "http://h/run?env=a+b%26c"; got != want {
+		t.Errorf("Expand with a quote = %q, want %q", got, want)
+	}
 }

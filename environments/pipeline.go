@@ -28,6 +28,9 @@ const (
 	DefaultSchedule       = "@every 1m"      // Environment.Schedule
 	DefaultPromotionAfter = 10 * time.Minute // Promotion.After
 	DefaultRolloutTimeout = 5 * time.Minute  // Rollout.Timeout
+	DefaultInterval       = 30 * time.Second // Analysis.Interval
+	DefaultFailureLimit   = 1                // Analysis.FailureLimit
+	DefaultWebhookTimeout = 30 * time.Second // WebhookCheck.Timeout
 )
 
 // Pipeline is a parsed and validated ferry.yaml.
@@ -77,6 +80,43 @@ type Stage struct {
 	// which is nil and means "everything".
 	Selector *metav1.LabelSelector
 	Soak     time.Duration // how long the stage stays healthy before the next one starts
+	// Analysis holds the checks evaluated while the stage soaks; nil when there are none.
+	Analysis *Analysis
+	// Position is where the stage's selector (or, without one, the stage) is in ferry.yaml,
+	// as "ferry.yaml:LINE:COL": errors found only once the render is known point there.
+	Position string
+}
+
+// Analysis is the set of checks a stage evaluates every Interval while it soaks.
+type Analysis struct {
+	Interval time.Duration // between evaluations; default 30s
+	// FailureLimit is how many consecutive failed evaluations of one check fail the stage;
+	// default 1.
+	FailureLimit int
+	Checks       []Check // at least one
+}
+
+// Check is one analysis check: exactly one of Prometheus and Webhook is set.
+type Check struct {
+	Name       string // DNS label, unique in the stage
+	Prometheus *PrometheusCheck
+	Webhook    *WebhookCheck
+	// Min and Max bound a Prometheus check's value (nil: no bound); at least one is set.
+	Min, Max *float64
+}
+
+// PrometheusCheck is an instant query whose result must be one sample within the check's
+// bounds. Query may hold the placeholders {{env}}, {{namespace}}, {{revision}}, {{stage}}.
+type PrometheusCheck struct {
+	Address string // base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090
+	Query   string
+}
+
+// WebhookCheck is a POST of the rollout's JSON description to URL; a 2xx answer within Timeout
+// passes. URL may hold the placeholders and a secret (never logged).
+type WebhookCheck struct {
+	URL     string
+	Timeout time.Duration // default 30s
 }
 
 // OnFailure is what a rollout does when a stage does not become healthy in time.
@@ -102,6 +142,11 @@ func applyDefaults(v any) {
 	case *Rollout:
 		v.OnFailure = Halt
 		v.Timeout = DefaultRolloutTimeout
+	case *Analysis:
+		v.Interval = DefaultInterval
+		v.FailureLimit = DefaultFailureLimit
+	case *WebhookCheck:
+		v.Timeout = DefaultWebhookTimeout
 	}
 }
 

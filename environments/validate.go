@@ -170,6 +170,9 @@ func validateStage(r *report, s *Stage, at string, last bool) {
 	if s.Soak < 0 {
 		r.errorf(field(at, "soak"), "must not be negative, got %s", s.Soak)
 	}
+	if s.Analysis != nil {
+		validateAnalysis(r, s.Analysis, s.Soak, field(at, "analysis"))
+	}
 }
 
 // validateSelector checks each label and expression on its own, so that every bad one is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -26,6 +27,26 @@ type Progress struct {
 	HaltedRevision string `json:"haltedRevision,omitempty"`
 	HaltReason     string `json:"haltReason,omitempty"`
 	RevertProposed bool   `json:"revertProposed,omitempty"`
+	// Analysis is the state of the analysis checks of the stage at StageIndex (kept after a
+	// halt, so that status shows what the checks saw); nil when that stage has none.
+	Analysis []CheckState `json:"analysis,omitempty"`
+}
+
+// CheckState is what one analysis check of a stage has seen so far, so that a restarted agent
+// resumes the analysis where it was and `ferry status` shows each check's last value.
+type CheckState struct {
+	Name string `json:"name"`
+	// Evaluations counts this stage's evaluations of the check; Failures the consecutive
+	// failed ones up to the last; Passed says whether one passed.
+	Evaluations int  `json:"evaluations,omitempty"`
+	Failures    int  `json:"failures,omitempty"`
+	Passed      bool `json:"passed,omitempty"`
+	// Result is the last evaluation's: pass or fail. Value is its value (a Prometheus check
+	// with a sample), Message why it failed.
+	Result  string    `json:"result,omitempty"`
+	Value   *float64  `json:"value,omitempty"`
+	Message string    `json:"message,omitempty"`
+	At      time.Time `json:"at,omitzero"`
 }
 
 // Rollout phases.
@@ -48,7 +69,7 @@ func (p Progress) Describe(stage string, now time.Time) string {
 }
 
 func encodeProgress(p Progress) string {
-	if p == (Progress{}) {
+	if reflect.ValueOf(p).IsZero() {
 		return ""
 	}
 	data, _ := json.Marshal(p)

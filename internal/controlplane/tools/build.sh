@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# build.sh builds the local control plane's six programs, and the Gitea server that tests use as a
-# git host (internal/giteatest), into a cache folder keyed by the Kubernetes version, and skips
-# every program whose recorded module version already matches.
+# build.sh builds the local control plane's six programs, the Gitea server that tests use as a
+# git host (internal/giteatest) and the Prometheus server that analysis tests query, into a
+# cache folder keyed by the Kubernetes version, and skips every program whose recorded module
+# version already matches.
 # Usage: build.sh            builds what is missing and prints the bin folder on the last line
 #        build.sh --print-dir prints the bin folder only
 set -euo pipefail
@@ -11,6 +12,7 @@ k8s_version=v1.37.2
 etcd_version=v3.6.8
 kwok_version=v0.8.0
 gitea_version=v1.26.0
+prometheus_version=v0.316.0
 cache=${XDG_CACHE_HOME:-$HOME/.cache}
 bin="$cache/ferry/controlplane/$k8s_version/bin"
 
@@ -62,6 +64,10 @@ for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat
   pod/chaos/pod-container-running-failed.yaml; do
   install -m 0644 "$kwok_dir/kustomize/stage/$f" "$bin/kwok-stages/$(basename "$f")"
 done
+
+# Prometheus, for the rollout's metric analysis tests: only its HTTP query API is used, so the
+# web UI's assets (the builtinassets tag) are left out.
+build prometheus "$prometheus_version" github.com/prometheus/prometheus/cmd/prometheus prometheus
 
 # Gitea, for tests that need a git host with pull requests. Its sqlite driver needs cgo. Built
 # without the bindata tag, it reads its locales and other options (and its page templates) from
