@@ -13,6 +13,7 @@ type metrics struct {
 	revision *prometheus.GaugeVec
 	drift    *prometheus.GaugeVec
 	halted   *prometheus.CounterVec
+	analysis *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -37,8 +38,11 @@ func newMetrics() *metrics {
 		halted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_rollout_halted_total", Help: "Staged rollouts halted, by environment and stage.",
 		}, []string{"env", "stage"}),
+		analysis: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_analysis_total", Help: "Evaluations of rollout analysis checks, by environment, stage, check and result (pass, fail).",
+		}, []string{"env", "stage", "check", "result"}),
 	}
-	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift, m.halted,
+	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift, m.halted, m.analysis,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -59,4 +63,5 @@ func (m *metrics) forget(env string) {
 	m.revision.DeletePartialMatch(only)
 	m.drift.DeletePartialMatch(only)
 	m.halted.DeletePartialMatch(only)
+	m.analysis.DeletePartialMatch(only)
 }

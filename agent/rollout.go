@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ferry-cd/ferry/environments"
@@ -31,16 +32,31 @@ func (w *worker) startRollout(env *environments.Environment, res render.Result, 
 }
 
 // Progress records a stage's new phase as an Event.
-func (o *rolloutObserver) Progress(_ int, st environments.Stage, phase string, err error) {
-	if err != nil {
-		o.w.t.a.log.Warn("cannot record rollout progress", "env", o.env.Name, "error", err.Error())
-	}
+func (o *rolloutObserver) Progress(_ int, st environments.Stage, phase string) {
 	o.w.event("Normal", "StageStarted", fmt.Sprintf("%s %s at %s", st.Name, phase, short(o.revision)))
 }
 
 // StageApplied logs the stage's sync line.
 func (o *rolloutObserver) StageApplied(st environments.Stage, rep *sync.Report) {
 	LogSync(o.w.t.a.log, o.env.Name, o.revision, st.Name, rep, nil)
+}
+
+// NotSaved logs that the rollout's progress could not be saved.
+func (o *rolloutObserver) NotSaved(st environments.Stage, err error) {
+	o.w.t.a.log.Warn("cannot record rollout progress", "env", o.env.Name, "stage", st.Name, "error", err.Error())
+}
+
+// Evaluated logs and counts an analysis check's evaluation, and records a failed one as a
+// Warning Event.
+func (o *rolloutObserver) Evaluated(st environments.Stage, r rollout.CheckResult) {
+	a := o.w.t.a
+	LogEvaluation(a.log, o.env.Name, o.revision, st.Name, r)
+	result := "pass"
+	if !r.Pass {
+		result = "fail"
+		o.w.event("Warning", "AnalysisFailed", fmt.Sprintf("stage %s of %s: check %s: %s", st.Name, short(o.revision), r.Check, r.Reason))
+	}
+	a.metrics.analysis.WithLabelValues(o.env.Name, st.Name, r.Check, result).Inc()
 }
 
 // StageSoaked logs the end of a soak.
@@ -57,7 +73,7 @@ func (o *rolloutObserver) Finished(st environments.Stage, rep *sync.Report) {
 // Halted logs the halt, counts it, and records an Event and a failure commit status.
 func (o *rolloutObserver) Halted(h *rollout.Halt) {
 	a := o.w.t.a
-	a.log.Error("rollout halted", "env", h.Env, "revision", short(h.Revision), "stage", h.Stage, "object", h.Object, "reason", h.Reason)
+	LogHalt(a.log, h)
 	a.metrics.halted.WithLabelValues(h.Env, h.Stage).Inc()
 	a.metrics.ready.WithLabelValues(h.Env).Set(0)
 	o.w.t.notHealthy(h.Env)
@@ -85,5 +101,48 @@ func (o *rolloutObserver) ProposeRevert(ctx context.Context) {
 		return
 	}
 	a.log.Info("revert proposed", "env", o.env.Name, "revision", short(o.revision), "url", res.URL)
-	_ = o.w.t.syncer.SaveProgress(ctx, o.env.Name, func(s *sync.State) { s.Progress.RevertProposed = true })
+	if err := o.w.t.syncer.SaveProgress(ctx, o.env.Name, func(s *sync.State) { s.Progress.RevertProposed = true }); err != nil {
+		// The next halt of this revision would propose the revert again.
+		a.log.Warn("cannot record the proposed revert", "env", o.env.Name, "revision", short(o.revision), "error", err.Error())
+	}
+}
+
+// LogHalt logs a halted rollout: `msg="rollout halted" env=… revision=… stage=…`, then, when a
+// check failed it, check= value= (when it had a sample) min= max= (the bounds it has), when an
+// object is not healthy object=, and reason=.
+func LogHalt(log *slog.Logger, h *rollout.Halt) {
+	args := []any{"env", h.Env, "revision", short(h.Revision), "stage", h.Stage}
+	if h.Check != "" {
+		args = append(args, "check", h.Check)
+		args = appendValues(args, h.Value, h.Min, h.Max)
+	}
+	if h.Object != "" {
+		args = append(args, "object", h.Object)
+	}
+	log.Error("rollout halted", append(args, "reason", h.Reason)...)
+}
+
+// LogEvaluation logs one evaluation of an analysis check: `msg="analysis" env=… revision=…
+// stage=… check=… result=pass|fail`, value= when there was a sample, and reason= on failure.
+func LogEvaluation(log *slog.Logger, env, revision, stage string, r rollout.CheckResult) {
+	args := []any{"env", env, "revision", short(revision), "stage", stage, "check", r.Check}
+	if r.Pass {
+		log.Info("analysis", appendValues(append(args, "result", "pass"), r.Value, nil, nil)...)
+		return
+	}
+	args = appendValues(append(args, "result", "fail"), r.Value, r.Min, r.Max)
+	log.Warn("analysis", append(args, "reason", r.Reason)...)
+}
+
+// appendValues appends value=, min= and max= for those that are set.
+func appendValues(args []any, value, lo, hi *float64) []any {
+	for _, kv := range []struct {
+		key string
+		v   *float64
+	}{{"value", value}, {"min", lo}, {"max", hi}} {
+		if kv.v != nil {
+			args = append(args, kv.key, *kv.v)
+		}
+	}
+	return args
 }

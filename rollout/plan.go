@@ -19,15 +19,23 @@ func Staged(env *environments.Environment) bool {
 // from what is applied. deployed says whether the environment runs anything yet: a state that
 // records an applied revision, or (when the state is missing or new) any of res's objects found
 // in the cluster. Only a true first sync, with none of them deployed, applies everything at once:
-// a lost state ConfigMap must not open a path around the stages.
+// a lost state ConfigMap must not open a path around the stages. A render already applied is
+// still rolled out while its last stage's soak (a verification after everything moved) is not
+// over: a restarted agent resumes it.
 func Needed(env *environments.Environment, st *sync.State, res render.Result, deployed bool) bool {
 	if !Staged(env) {
 		return false
 	}
 	if st.AppliedRevision != "" {
-		return st.AppliedDigest != res.Digest
+		return st.AppliedDigest != res.Digest || verifying(env, st.Progress)
 	}
 	return deployed
+}
+
+// verifying reports whether p is a rollout at env's last stage that has a soak to finish.
+func verifying(env *environments.Environment, p sync.Progress) bool {
+	last := len(env.Rollout.Stages) - 1
+	return p.Revision != "" && p.StageIndex == last && env.Rollout.Stages[last].Soak > 0
 }
 
 // Select returns the objects matched by any of the stages' selectors (a stage without a

@@ -1,7 +1,10 @@
 package rollout
 
 import (
+	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +20,13 @@ func staged() *environments.Environment {
 		{Name: "canary", Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"track": "canary"}}},
 		{Name: "all"},
 	}}}
+}
+
+// verified is staged() with a soak on its last stage.
+func verified() *environments.Environment {
+	env := staged()
+	env.Rollout.Stages[1].Soak = time.Minute
+	return env
 }
 
 func TestNeeded(t *testing.T) {
@@ -36,6 +46,16 @@ func TestNeeded(t *testing.T) {
 		{"first sync, nothing deployed", staged(), sync.State{}, false, false},
 		{"state lost, objects deployed", staged(), sync.State{}, true, true},
 		{"state lost, same digest is no proof", staged(), sync.State{AppliedDigest: "new"}, true, true},
+		{"the applied render verifying at the last stage", verified(),
+			sync.State{AppliedRevision: "a", AppliedDigest: "new", Progress: sync.Progress{Revision: "a", StageIndex: 1, Phase: sync.PhaseSoaking}}, true, true},
+		{"the applied render applying the last stage that soaks", verified(),
+			sync.State{AppliedRevision: "a", AppliedDigest: "new", Progress: sync.Progress{Revision: "a", StageIndex: 1, Phase: sync.PhaseApplying}}, true, true},
+		{"the applied render at a last stage without soak", staged(),
+			sync.State{AppliedRevision: "a", AppliedDigest: "new", Progress: sync.Progress{Revision: "a", StageIndex: 1, Phase: sync.PhaseApplying}}, true, false},
+		{"the applied render halted at the last stage", verified(),
+			sync.State{AppliedRevision: "a", AppliedDigest: "new", Progress: sync.Progress{HaltedRevision: "a", StageIndex: 1, Phase: sync.PhaseHalted}}, true, false},
+		{"the applied render at the first stage", verified(),
+			sync.State{AppliedRevision: "a", AppliedDigest: "new", Progress: sync.Progress{Revision: "b", StageIndex: 0, Phase: sync.PhaseSoaking}}, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,10 +124,14 @@ func TestHaltError(t *testing.T) {
 	if got, ok := IsHalt(error(h)); !ok || got != h {
 		t.Errorf("IsHalt(%v) = %v, %v", h, got, ok)
 	}
-	if got := objectOf(h.Reason); got != "Deployment.apps production/x" {
-		t.Errorf("objectOf = %q", got)
+	if got, ok := IsHalt(fmt.Errorf("wrapped: %w", h)); !ok || got != h {
+		t.Errorf("IsHalt of a wrapped halt = %v, %v", got, ok)
 	}
-	if got := objectOf("not healthy after 5m"); got != "" {
-		t.Errorf("objectOf of a reason without an object = %q", got)
+	if _, ok := IsHalt(errors.New("not healthy after 5m")); ok {
+		t.Error("IsHalt of another error = true")
+	}
+	want := "rollout of abc halted at stage canary: Deployment.apps production/x is InProgress: 0/1"
+	if h.Error() != want {
+		t.Errorf("Error() = %q, want %q", h.Error(), want)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -17,20 +16,27 @@ import (
 // Observer is told what a rollout does, from the goroutine that runs it. The agent logs,
 // counts, records Events and commit statuses and opens revert pull requests; the CLI logs.
 type Observer interface {
-	// Progress is called when stage k entered phase (applying or soaking); err is set when the
-	// progress could not be saved in the state ConfigMap (the rollout goes on).
-	Progress(k int, stage environments.Stage, phase string, err error)
+	// Progress is called when stage k entered phase (applying or soaking).
+	Progress(k int, stage environments.Stage, phase string)
+	// NotSaved is called when the rollout's progress could not be saved in the state
+	// ConfigMap (the rollout goes on; a restart would resume from the last saved progress).
+	NotSaved(stage environments.Stage, err error)
 	// StageApplied is called when a stage before the last applied its objects and they are
 	// healthy (rep is that apply's report).
 	StageApplied(stage environments.Stage, rep *sync.Report)
-	// StageSoaked is called when a stage before the last soaked without a regression.
+	// Evaluated is called after each evaluation of an analysis check of a soaking stage, once
+	// its result is saved.
+	Evaluated(stage environments.Stage, r CheckResult)
+	// StageSoaked is called when a stage before the last soaked without a regression, and
+	// every analysis check passed.
 	StageSoaked(stage environments.Stage)
 	// Halted is called when the rollout stops at a stage, before the halt is saved.
 	Halted(h *Halt)
 	// ProposeRevert is called after a halt when onFailure is revert and no revert was proposed
 	// for this revision yet.
 	ProposeRevert(ctx context.Context)
-	// Finished is called when the last stage applied everything, pruned, and it is healthy.
+	// Finished is called when the last stage applied everything, pruned, it is healthy, and
+	// (when it has a soak) it soaked and passed its analysis.
 	Finished(stage environments.Stage, rep *sync.Report)
 }
 
@@ -42,6 +48,11 @@ type Halt struct {
 	StageIndex int
 	// Object names the object that is not healthy ("" when the reason is not one object's).
 	Object string
+	// Check names the analysis check that failed the stage ("" when none did); Value is its
+	// last value (nil without a sample), Min and Max its bounds (nil: none).
+	Check    string
+	Value    *float64
+	Min, Max *float64
 	// Reason says what failed.
 	Reason string
 }
@@ -62,15 +73,22 @@ type Rollout struct {
 	start    int           // first stage to run
 	resume   bool          // the first stage is already applied and soaking since resumeAt
 	resumeAt time.Time
+	// analysis is the current stage's checks' states, saved in the progress after each
+	// evaluation (and taken from it on resume).
+	analysis []sync.CheckState
 }
 
 // New returns the rollout of res, env rendered at revision, resuming from p (the state's
-// progress) when p is a rollout of the same revision. A soaking stage is checked every poll.
+// progress) when p is a rollout of the same revision: a soaking stage goes on soaking since
+// it began, its analysis checks with the counts they had. A soaking stage is checked every poll.
 func New(s *sync.Syncer, env *environments.Environment, res render.Result, revision string, p sync.Progress, obs Observer, poll time.Duration) *Rollout {
 	r := &Rollout{syncer: s, env: env, res: res, revision: revision, obs: obs, poll: poll}
 	if p.Revision == revision && p.StageIndex < len(env.Rollout.Stages) {
 		r.start = p.StageIndex
 		r.resume, r.resumeAt = p.Phase == sync.PhaseSoaking, p.Since
+		if r.resume {
+			r.analysis = p.Analysis
+		}
 	}
 	return r
 }
@@ -99,7 +117,7 @@ func (r *Rollout) stage(ctx context.Context, k int) error {
 	st := r.env.Rollout.Stages[k]
 	objs := Select(r.res.Objects, r.env.Rollout.Stages[:k+1])
 	soakFrom := r.resumeAt
-	if !(k == r.start && r.resume) {
+	if !r.resuming(k) {
 		r.progress(ctx, k, sync.PhaseApplying, time.Now())
 		rep, err := r.syncer.ApplyStage(ctx, r.env, objs, r.revision)
 		if err == nil {
@@ -112,14 +130,14 @@ func (r *Rollout) stage(ctx context.Context, k int) error {
 			return ctx.Err()
 		}
 		if err != nil {
-			return r.halt(ctx, k, err.Error(), objs)
+			return r.halt(ctx, k, &Halt{Reason: err.Error()}, objs)
 		}
 		r.obs.StageApplied(st, rep)
 		soakFrom = time.Now()
 		r.progress(ctx, k, sync.PhaseSoaking, soakFrom)
 	}
-	if reason := r.soak(ctx, objs, soakFrom.Add(st.Soak)); reason != "" {
-		return r.halt(ctx, k, reason, objs)
+	if h := r.soak(ctx, k, objs, soakFrom); h != nil {
+		return r.halt(ctx, k, h, objs)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -128,9 +146,15 @@ func (r *Rollout) stage(ctx context.Context, k int) error {
 	return nil
 }
 
-// last applies everything, prunes, and waits; then the rollout is done.
+// last applies everything, prunes, and waits; then, when the last stage has a soak, it soaks
+// and evaluates its analysis (a verification after everything moved); then the rollout is done.
+// Resuming that soak applies again (nothing changes unless the cluster drifted) for the report.
 func (r *Rollout) last(ctx context.Context, k int) error {
-	r.progress(ctx, k, sync.PhaseApplying, time.Now())
+	st := r.env.Rollout.Stages[k]
+	resumed := r.resuming(k)
+	if !resumed {
+		r.progress(ctx, k, sync.PhaseApplying, time.Now())
+	}
 	rep, err := r.syncer.Apply(ctx, r.env, r.res, r.revision)
 	if err == nil && !rep.NoOp {
 		err = r.syncer.WaitHealthyWithin(ctx, rep, r.env.Rollout.Timeout)
@@ -142,17 +166,39 @@ func (r *Rollout) last(ctx context.Context, k int) error {
 		return ctx.Err()
 	}
 	if err != nil {
-		return r.halt(ctx, k, err.Error(), r.res.Objects)
+		return r.halt(ctx, k, &Halt{Reason: err.Error()}, r.res.Objects)
 	}
-	_ = r.syncer.SaveProgress(ctx, r.env.Name, func(s *sync.State) {
+	if st.Soak > 0 {
+		if err := r.verify(ctx, k, resumed); err != nil {
+			return err
+		}
+	}
+	r.save(ctx, st, func(s *sync.State) {
 		s.Stage, s.Progress.Revision, s.Progress.Phase = "", "", ""
 		if rep.Health == sync.Healthy {
 			s.Health = sync.Healthy // settle found it so
 		}
 	})
-	r.obs.Finished(r.env.Rollout.Stages[k], rep)
+	r.obs.Finished(st, rep)
 	return nil
 }
+
+// verify soaks the last stage k (since it was resumed, or from now): it returns a *Halt when
+// an object regressed or a check failed, ctx's error when cancelled.
+func (r *Rollout) verify(ctx context.Context, k int, resumed bool) error {
+	soakFrom := r.resumeAt
+	if !resumed {
+		soakFrom = time.Now()
+		r.progress(ctx, k, sync.PhaseSoaking, soakFrom)
+	}
+	if h := r.soak(ctx, k, r.res.Objects, soakFrom); h != nil {
+		return r.halt(ctx, k, h, r.res.Objects)
+	}
+	return ctx.Err()
+}
+
+// resuming reports whether stage k is the one a restarted rollout resumes soaking.
+func (r *Rollout) resuming(k int) bool { return k == r.start && r.resume }
 
 // settle waits, within the stage timeout, until objs are all Current, when the apply left
 // nothing to wait for (every object unchanged) and the recorded health is not Healthy: after a
@@ -161,11 +207,11 @@ func (r *Rollout) last(ctx context.Context, k int) error {
 func (r *Rollout) settle(ctx context.Context, rep *sync.Report, objs []*unstructured.Unstructured) error {
 	deadline := time.Now().Add(r.env.Rollout.Timeout)
 	for {
-		reason, err := r.syncer.Unhealthy(ctx, objs)
+		u, err := r.syncer.Unhealthy(ctx, objs)
 		if err != nil {
 			return err
 		}
-		if reason == "" {
+		if u == nil {
 			rep.Health = sync.Healthy
 			return nil
 		}
@@ -180,53 +226,45 @@ func (r *Rollout) settle(ctx context.Context, rep *sync.Report, objs []*unstruct
 	}
 }
 
-// soak watches objs until deadline and returns why one of them regressed ("" when none did or
-// ctx ended).
-func (r *Rollout) soak(ctx context.Context, objs []*unstructured.Unstructured, deadline time.Time) string {
-	tick := time.NewTicker(r.poll)
-	defer tick.Stop()
-	for time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return ""
-		case <-tick.C:
-		}
-		reason, err := r.syncer.Unhealthy(ctx, objs)
-		if err != nil && ctx.Err() == nil {
-			return err.Error()
-		}
-		if reason != "" {
-			return "regression while soaking: " + reason
-		}
-	}
-	return ""
-}
-
+// progress records that stage k entered phase since since. A stage that starts applying
+// starts its analysis afresh.
 func (r *Rollout) progress(ctx context.Context, k int, phase string, since time.Time) {
 	st := r.env.Rollout.Stages[k]
-	err := r.syncer.SaveProgress(ctx, r.env.Name, func(s *sync.State) {
+	if phase == sync.PhaseApplying {
+		r.analysis = nil
+	}
+	r.save(ctx, st, func(s *sync.State) {
 		s.Stage = st.Name
 		s.Progress.Revision, s.Progress.StageIndex, s.Progress.StageCount = r.revision, k, len(r.env.Rollout.Stages)
 		s.Progress.Phase, s.Progress.Since, s.Progress.Soak = phase, since, st.Soak
+		s.Progress.Analysis = r.analysis
 	})
-	if ctx.Err() != nil {
-		err = nil
-	}
-	r.obs.Progress(k, st, phase, err)
+	r.obs.Progress(k, st, phase)
 }
 
-// halt stops the rollout at stage k: later stages are not applied, the revision is not retried
-// until the branch moves, and with onFailure: revert a revert pull request is proposed once.
-// It returns the *Halt.
-func (r *Rollout) halt(ctx context.Context, k int, reason string, objs []*unstructured.Unstructured) error {
+// save updates the state's progress, and tells the Observer when that failed (unless ctx
+// ended: a cancelled rollout is not a failure to report).
+func (r *Rollout) save(ctx context.Context, st environments.Stage, update func(*sync.State)) {
+	if err := r.syncer.SaveProgress(ctx, r.env.Name, update); err != nil && ctx.Err() == nil {
+		r.obs.NotSaved(st, fmt.Errorf("state of %s: %w", r.env.Name, err))
+	}
+}
+
+// halt stops the rollout at stage k for h's reason (and check): later stages are not applied,
+// the revision is not retried until the branch moves, and with onFailure: revert a revert pull
+// request is proposed once. Unless a check failed, an object of objs that is not healthy is
+// named as the reason. It returns the *Halt, complete.
+func (r *Rollout) halt(ctx context.Context, k int, h *Halt, objs []*unstructured.Unstructured) error {
 	st := r.env.Rollout.Stages[k]
-	h := &Halt{Env: r.env.Name, Revision: r.revision, Stage: st.Name, StageIndex: k, Reason: reason}
-	if why, err := r.syncer.Unhealthy(ctx, objs); err == nil && why != "" {
-		h.Object, h.Reason = objectOf(why), why
+	h.Env, h.Revision, h.Stage, h.StageIndex = r.env.Name, r.revision, st.Name, k
+	if h.Check == "" {
+		if u, err := r.syncer.Unhealthy(ctx, objs); err == nil && u != nil {
+			h.Object, h.Reason = u.Object.String(), u.String()
+		}
 	}
 	r.obs.Halted(h)
 	proposed := false
-	_ = r.syncer.SaveProgress(ctx, r.env.Name, func(s *sync.State) {
+	r.save(ctx, st, func(s *sync.State) {
 		proposed = s.Progress.HaltedRevision == r.revision && s.Progress.RevertProposed
 		s.Stage, s.Progress.Phase = st.Name, sync.PhaseHalted
 		s.Progress.Revision, s.Progress.HaltedRevision, s.Progress.HaltReason = "", r.revision, h.Reason
@@ -238,14 +276,6 @@ func (r *Rollout) halt(ctx context.Context, k int, reason string, objs []*unstru
 		r.obs.ProposeRevert(ctx)
 	}
 	return h
-}
-
-// objectOf extracts "Kind ns/name" from an Unhealthy reason ("Kind ns/name is …").
-func objectOf(reason string) string {
-	if i := strings.Index(reason, " is "); i >= 0 {
-		return reason[:i]
-	}
-	return ""
 }
 
 // IsHalt reports whether err is a halted rollout, and returns it.

@@ -62,22 +62,37 @@ func merge(old, add Inventory) Inventory {
 	return out
 }
 
-// Unhealthy reads objs once and returns why the first of them that kstatus does not find
-// Current is not ("" when all are): what a soaking stage watches for a regression.
-func (s *Syncer) Unhealthy(ctx context.Context, objs []*unstructured.Unstructured) (string, error) {
+// Unhealthy is an object that kstatus does not find Current, and why.
+type Unhealthy struct {
+	Object ObjectID
+	// Status is kstatus' status (InProgress, Failed, Terminating, NotFound, Unknown) and
+	// Message its message.
+	Status  string
+	Message string
+}
+
+// String says which object is not healthy and why: "Kind ns/name is Status: Message".
+func (u *Unhealthy) String() string {
+	return fmt.Sprintf("%s is %s: %s", u.Object, u.Status, u.Message)
+}
+
+// Unhealthy reads objs once and returns the first of them that kstatus does not find Current
+// (nil when all are): what a soaking stage watches for a regression. The error names the object
+// that could not be read.
+func (s *Syncer) Unhealthy(ctx context.Context, objs []*unstructured.Unstructured) (*Unhealthy, error) {
 	for _, o := range objs {
 		live := &unstructured.Unstructured{}
 		live.SetGroupVersionKind(o.GroupVersionKind())
 		if err := s.mgr.Client().Get(ctx, client.ObjectKeyFromObject(o), live); err != nil {
-			return "", fmt.Errorf("%s: %w", IDOf(o), err)
+			return nil, fmt.Errorf("%s: %w", IDOf(o), err)
 		}
 		res, err := status.Compute(live)
 		if err != nil {
-			return "", fmt.Errorf("%s: status: %w", IDOf(o), err)
+			return nil, fmt.Errorf("%s: status: %w", IDOf(o), err)
 		}
 		if res.Status != status.CurrentStatus {
-			return fmt.Sprintf("%s is %s: %s", IDOf(o), res.Status, res.Message), nil
+			return &Unhealthy{Object: IDOf(o), Status: res.Status.String(), Message: res.Message}, nil
 		}
 	}
-	return "", nil
+	return nil, nil
 }

@@ -123,10 +123,7 @@ func (c *cliSync) recordFailure(ctx context.Context, err error) {
 }
 
 // Progress logs each stage's phase, so that a soak of minutes is not silence.
-func (c *cliSync) Progress(k int, st environments.Stage, phase string, err error) {
-	if err != nil {
-		c.log.Warn("cannot record rollout progress", "env", c.env.Name, "error", err.Error())
-	}
+func (c *cliSync) Progress(k int, st environments.Stage, phase string) {
 	c.log.Info("rollout stage", "env", c.env.Name, "revision", shortRev(c.revision), "stage", st.Name,
 		"step", fmt.Sprintf("%d/%d", k+1, len(c.env.Rollout.Stages)), "phase", phase, "soak", st.Soak.String())
 }
@@ -137,6 +134,16 @@ func (c *cliSync) StageApplied(st environments.Stage, rep *sync.Report) {
 	agent.LogSync(c.log, c.env.Name, c.revision, st.Name, rep, nil)
 }
 
+// NotSaved logs that the rollout's progress could not be saved.
+func (c *cliSync) NotSaved(st environments.Stage, err error) {
+	c.log.Warn("cannot record rollout progress", "env", c.env.Name, "stage", st.Name, "error", err.Error())
+}
+
+// Evaluated logs an analysis check's evaluation as the agent does.
+func (c *cliSync) Evaluated(st environments.Stage, r rollout.CheckResult) {
+	agent.LogEvaluation(c.log, c.env.Name, c.revision, st.Name, r)
+}
+
 // StageSoaked logs the end of a soak.
 func (c *cliSync) StageSoaked(st environments.Stage) {
 	c.log.Info("stage soaked", "env", c.env.Name, "revision", shortRev(c.revision), "stage", st.Name, "soak", st.Soak.String())
@@ -144,7 +151,7 @@ func (c *cliSync) StageSoaked(st environments.Stage) {
 
 // Halted logs the halt as the agent does.
 func (c *cliSync) Halted(h *rollout.Halt) {
-	c.log.Error("rollout halted", "env", h.Env, "revision", shortRev(h.Revision), "stage", h.Stage, "object", h.Object, "reason", h.Reason)
+	agent.LogHalt(c.log, h)
 }
 
 // ProposeRevert says how to revert: the CLI opens no pull request by itself.
