@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -87,7 +88,9 @@ func summary(lines []map[string]any) string {
 func TestAnalysisPassesAGoodRelease(t *testing.T) {
 	prom := promtest.Start(t)
 	check := prometheusCheck("error-rate", prom.URL, errorRateQuery, "0.05")
-	p := newGiteaPipeline(t, analysisEdit("halt", "12s", analysisBlock("2s", 2, check)))
+	p := setupGiteaPipeline(t, analysisEdit("halt", "12s", analysisBlock("2s", 2, check)))
+	p.metricsAddr = freeAddr(t)
+	p.startAgent(t)
 	playTraffic(p, prom, 50)
 	prom.Traffic.SetRate(p.productionNS, "canary", "500", 0.5) // 1% of the canary's requests fail
 	p.waitImages(t, p.productionNS, "1.0.0", append(stable, canary...)...)
@@ -121,7 +124,48 @@ func TestAnalysisPassesAGoodRelease(t *testing.T) {
 	if h := p.logLines("rollout halted"); len(h) != 0 {
 		t.Errorf("the good release halted: %v", h)
 	}
+	metric := `ferry_analysis_total{check="error-rate",env="production",result="pass",stage="canary"} ` + fmt.Sprint(len(lines))
+	if m := scrape(t, p.metricsAddr); !strings.Contains(m, metric+"\n") || strings.Contains(m, `result="fail"`) {
+		t.Errorf("the agent's /metrics lacks %q (or counts a failure):\n%s", metric, grepLines(m, "ferry_analysis_total"))
+	}
 	t.Logf("merge → all rolled out %s (soak 12s); evaluations: %s; stage lines: %v", allAt.Round(time.Millisecond), summary(lines), stageDurations(p))
+}
+
+// freeAddr returns a free loopback host:port.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// scrape returns the text of the /metrics an agent serves at addr.
+func scrape(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // head returns the commit at the tip of the config repository's main branch.
@@ -263,6 +307,21 @@ func (w *webhooks) calls() []webhookCall {
 	return append([]webhookCall(nil), w.got...)
 }
 
+// assertCalls checks that the webhook was called at least n times, each time as want: the
+// placeholders in the path expanded, the token in the query, the documented JSON body.
+func (w *webhooks) assertCalls(t *testing.T, n int, want webhookCall) {
+	t.Helper()
+	calls := w.calls()
+	if len(calls) < n {
+		t.Fatalf("the webhook was called %d times, want at least %d", len(calls), n)
+	}
+	for _, c := range calls {
+		if c.Path != want.Path || c.Token != want.Token || fmt.Sprint(c.Body) != fmt.Sprint(want.Body) {
+			t.Errorf("webhook got %s token=%q %v, want %s token=%q %v", c.Path, c.Token, c.Body, want.Path, want.Token, want.Body)
+		}
+	}
+}
+
 // haltOf waits for the canary's halt of revision and checks that the stable Deployments kept
 // the old tag and the canary runs tag.
 func (p *giteaPipeline) haltOf(t *testing.T, revision, tag string) map[string]any {
@@ -306,16 +365,9 @@ func TestAnalysisFailuresHaltTheCanary(t *testing.T) {
 		if h["check"] != "smoke" || !strings.Contains(reason(h), "webhook answered 500") {
 			t.Errorf("halt %v, want check=smoke, reason with \"webhook answered 500\"", h)
 		}
-		want := map[string]any{"env": "production", "namespace": p.productionNS, "revision": sha, "stage": "canary", "check": "smoke"}
-		calls := hooks.calls()
-		if len(calls) < 2 {
-			t.Fatalf("the webhook was called %d times, want failureLimit (2)", len(calls))
-		}
-		for _, c := range calls {
-			if c.Path != "/fail/production" || c.Token != token || fmt.Sprint(c.Body) != fmt.Sprint(want) {
-				t.Errorf("webhook got %s token=%q %v, want /fail/production with the token and %v", c.Path, c.Token, c.Body, want)
-			}
-		}
+		want := webhookCall{Path: "/fail/production", Token: token,
+			Body: map[string]any{"env": "production", "namespace": p.productionNS, "revision": sha, "stage": "canary", "check": "smoke"}}
+		hooks.assertCalls(t, 2, want)
 	})
 	t.Run("webhook hangs", func(t *testing.T) {
 		url := hooks.srv.URL + "/hang/{{stage}}?token=" + token
@@ -334,10 +386,8 @@ func TestAnalysisFailuresHaltTheCanary(t *testing.T) {
 			t.Errorf("halt %v, want check=error-rate, reason with the connection error", h)
 		}
 	})
-	for _, line := range strings.Split(p.logs.String(), "\n") {
-		if strings.Contains(line, "s3cret") {
-			t.Errorf("the webhook's token reached the log: %s", line)
-		}
+	if leaked := grepLines(p.logs.String(), token); leaked != "" {
+		t.Errorf("the webhook's token reached the log:\n%s", leaked)
 	}
 }
 

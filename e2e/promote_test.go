@@ -33,9 +33,18 @@ type giteaPipeline struct {
 	stop                    func()
 	logs                    *syncBuffer
 	kube                    kubernetes.Interface
+	metricsAddr             string // where startAgent's agent serves /metrics ("" for nowhere)
 }
 
 func newGiteaPipeline(t *testing.T, edit func(ferryYAML string) string) *giteaPipeline {
+	t.Helper()
+	p := setupGiteaPipeline(t, edit)
+	p.startAgent(t)
+	return p
+}
+
+// setupGiteaPipeline is newGiteaPipeline without starting the agent.
+func setupGiteaPipeline(t *testing.T, edit func(ferryYAML string) string) *giteaPipeline {
 	t.Helper()
 	id := strings.ToLower(rand.String(5))
 	p := &giteaPipeline{g: giteatest.Start(t), stagingNS: "gt-staging-" + id, productionNS: "gt-production-" + id}
@@ -57,7 +66,6 @@ func newGiteaPipeline(t *testing.T, edit func(ferryYAML string) string) *giteaPi
 		t.Fatal(err)
 	}
 	p.agentNS = "ferry-gitea-" + id
-	p.startAgent(t)
 	return p
 }
 
@@ -70,6 +78,7 @@ func (p *giteaPipeline) startAgent(t *testing.T) (stop func()) {
 	opts.Source.URL, opts.Source.CacheDir = p.url, t.TempDir()
 	opts.Source.Auth.Username, opts.Source.Auth.Password = p.g.AdminUser, p.g.Token
 	opts.Namespace, opts.LeaderElection, opts.Forge = p.agentNS, false, p.forge
+	opts.MetricsAddr = p.metricsAddr
 	opts.Sync.PollInterval, opts.Sync.HealthTimeout = 500*time.Millisecond, time.Minute
 	opts.MinBackoff, opts.MaxBackoff = 500*time.Millisecond, 2*time.Second
 	opts.Logger = slog.New(slog.NewJSONHandler(p.logs, nil))
