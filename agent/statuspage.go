@@ -17,20 +17,24 @@ var statusPage []byte
 
 // EnvStatus is one environment on the status page and in /api/status.
 type EnvStatus struct {
-	Name           string    `json:"name"`
-	Namespace      string    `json:"namespace"`
-	PromotedFrom   string    `json:"promotedFrom,omitempty"`
-	Revision       string    `json:"revision"`
-	Short          string    `json:"short"`
-	Subject        string    `json:"subject,omitempty"`
-	Stage          string    `json:"stage,omitempty"`
-	Progress       string    `json:"progress,omitempty"`
-	Health         string    `json:"health"`
-	LastSync       time.Time `json:"lastSync,omitzero"`
-	LastSyncAge    string    `json:"lastSyncAge,omitempty"`
-	LastError      string    `json:"lastError,omitempty"`
-	PromotionPR    string    `json:"promotionPR,omitempty"`
-	AppliedObjects int       `json:"objects"`
+	Name         string `json:"name"`
+	Namespace    string `json:"namespace"`
+	PromotedFrom string `json:"promotedFrom,omitempty"`
+	Revision     string `json:"revision"`
+	Short        string `json:"short"`
+	Subject      string `json:"subject,omitempty"`
+	Stage        string `json:"stage,omitempty"`
+	Progress     string `json:"progress,omitempty"`
+	// Checks describes each analysis check of the current (or halted) stage as last evaluated
+	// ("error-rate=0.012 pass"), and Analysis holds their state.
+	Checks         string            `json:"checks,omitempty"`
+	Analysis       []sync.CheckState `json:"analysis,omitempty"`
+	Health         string            `json:"health"`
+	LastSync       time.Time         `json:"lastSync,omitzero"`
+	LastSyncAge    string            `json:"lastSyncAge,omitempty"`
+	LastError      string            `json:"lastError,omitempty"`
+	PromotionPR    string            `json:"promotionPR,omitempty"`
+	AppliedObjects int               `json:"objects"`
 	// StateError is why the state ConfigMap cannot be read; the fields it would fill are then
 	// empty, and Action says how to recover.
 	StateError string `json:"stateError,omitempty"`
@@ -163,6 +167,7 @@ func (a *Agent) envStatus(r *http.Request, st *sync.State) EnvStatus {
 	}
 	if st.Progress.Revision != "" || st.Progress.Phase == sync.PhaseHalted {
 		es.Progress = st.Progress.Describe(st.Stage, now)
+		es.Checks, es.Analysis = st.Progress.DescribeChecks(), st.Progress.Analysis
 	}
 	if !st.AttemptedAt.IsZero() {
 		es.LastSyncAge = now.Sub(st.AttemptedAt).Round(time.Second).String()

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -64,6 +66,33 @@ func (p Progress) Describe(stage string, now time.Time) string {
 	s := fmt.Sprintf("%s %d/%d %s", stage, p.StageIndex+1, p.StageCount, p.Phase)
 	if p.Phase == PhaseSoaking && !p.Since.IsZero() {
 		s += fmt.Sprintf(" %s of %s", now.Sub(p.Since).Round(time.Second), p.Soak)
+	}
+	return s
+}
+
+// DescribeChecks renders the analysis checks' last evaluations as status shows them, e.g.
+// "error-rate=0.012 pass, smoke fail: webhook answered 500"; "" when there are none.
+func (p Progress) DescribeChecks() string {
+	parts := make([]string, 0, len(p.Analysis))
+	for _, c := range p.Analysis {
+		parts = append(parts, c.Describe())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Describe renders one check's last evaluation: "NAME=VALUE RESULT", the reason of a failure
+// after a colon, "NAME pending" before the first evaluation.
+func (c CheckState) Describe() string {
+	if c.Result == "" {
+		return c.Name + " pending"
+	}
+	s := c.Name
+	if c.Value != nil {
+		s += "=" + strconv.FormatFloat(*c.Value, 'g', 4, 64)
+	}
+	s += " " + c.Result
+	if c.Result != "pass" && c.Message != "" {
+		s += ": " + c.Message
 	}
 	return s
 }

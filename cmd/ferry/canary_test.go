@@ -60,6 +60,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 
 	files := testutil.ReadTree(t, "../../examples/gceme")
+	files["ferry.yaml"] = testutil.StripAnalysis(files["ferry.yaml"]) // no Prometheus here
 	edit := func(path, old, new string) {
 		t.Helper()
 		if !strings.Contains(files[path], old) {

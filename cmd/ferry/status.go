@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -70,7 +71,9 @@ type envStatus struct {
 	AttemptedRevision string `json:"attemptedRevision"`
 	Stage             string `json:"stage"`
 	Progress          string `json:"progress,omitempty"`
-	Health            string `json:"health"`
+	// Checks are the current (or halted) stage's analysis checks, as last evaluated.
+	Checks []sync.CheckState `json:"checks,omitempty"`
+	Health string            `json:"health"`
 	// AppliedAt and AttemptedAt are null when it never happened.
 	AppliedAt   *time.Time `json:"appliedAt"`
 	AttemptedAt *time.Time `json:"attemptedAt"`
@@ -94,7 +97,7 @@ func statusesOf(states []*sync.State, namespace string) []envStatus {
 			Env: st.Env, Revision: st.AppliedRevision, AttemptedRevision: st.AttemptedRevision,
 			Stage: st.Stage, Progress: progressOf(st, time.Now()), Health: healthOf(st), AppliedAt: timeOrNil(st.AppliedAt),
 			AttemptedAt: timeOrNil(st.AttemptedAt), LastError: st.LastError, Objects: len(st.Inventory),
-			Removed: st.RemovedAt != "", RemovedAt: st.RemovedAt,
+			Removed: st.RemovedAt != "", RemovedAt: st.RemovedAt, Checks: st.Progress.Analysis,
 		}
 		if st.Err != nil {
 			es.StateError = st.Err.Error()
@@ -124,14 +127,22 @@ func timeOrNil(t time.Time) *time.Time {
 // that left ferry.yaml (what to do); namespace is ferry's, where the state ConfigMaps are.
 func writeStatusTable(w io.Writer, states []*sync.State, namespace string, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 6, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "ENV\tREVISION\tSTAGE\tHEALTH\tLAST SYNC\tMESSAGE")
+	checks := anyChecks(states) // the CHECKS column only when a stage has analysis checks
+	header := "ENV\tREVISION\tSTAGE\tHEALTH\t"
+	if checks {
+		header += "CHECKS\t"
+	}
+	fmt.Fprintln(tw, header+"LAST SYNC\tMESSAGE")
 	for _, st := range states {
 		stage := st.Progress.Describe(st.Stage, now)
 		if stage == "" {
 			stage = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", st.Env, shortRevision(st.AppliedRevision), stage,
-			healthOf(st), age(now, st.AttemptedAt), statusMessage(st))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t", st.Env, shortRevision(st.AppliedRevision), stage, healthOf(st))
+		if checks {
+			fmt.Fprintf(tw, "%s\t", cmp.Or(st.Progress.DescribeChecks(), "-"))
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", age(now, st.AttemptedAt), statusMessage(st))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -198,6 +209,8 @@ func statusMessage(st *sync.State) string {
 		if st.AttemptedRevision != "" && st.AttemptedRevision != st.AppliedRevision {
 			msg = shortRevision(st.AttemptedRevision) + ": " + msg
 		}
+	case st.Progress.Phase == sync.PhaseHalted && st.Progress.HaltReason != "":
+		msg = "rollout of " + shortRevision(st.Progress.HaltedRevision) + " halted: " + st.Progress.HaltReason
 	case st.AppliedRevision == "":
 		msg = "never applied"
 	case st.Health == sync.Degraded:
@@ -246,6 +259,16 @@ func age(now, t time.Time) string {
 		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
 	}
 	return fmt.Sprintf("%dy", int(d/(365*24*time.Hour)))
+}
+
+// anyChecks reports whether a state records analysis checks.
+func anyChecks(states []*sync.State) bool {
+	for _, st := range states {
+		if len(st.Progress.Analysis) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // progressOf describes a rollout in progress or halted ("" otherwise).

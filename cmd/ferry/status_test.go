@@ -416,3 +416,34 @@ func TestStatusShowsBrokenAndRemovedStates(t *testing.T) {
 		t.Errorf("status after deleting ferry-beta:\n%s", res.stdout)
 	}
 }
+
+// TestStatusTableChecks checks the CHECKS column, shown once a stage has analysis checks:
+// each check's last value and result, and why it failed.
+func TestStatusTableChecks(t *testing.T) {
+	now := time.Date(2025, 3, 14, 12, 0, 0, 0, time.UTC)
+	v, bad := 0.012, 0.31
+	states := []*sync.State{
+		{Env: "production", AppliedRevision: "3f2a1c9e0b4d5f60718293a4b5c6d7e8f9012345", AttemptedAt: now.Add(-time.Minute),
+			Stage: "canary", Health: sync.Progressing, Progress: sync.Progress{Revision: "77aa00b1c2d3e4f5061728394a5b6c7d8e9f0a1b",
+				StageIndex: 0, StageCount: 2, Phase: sync.PhaseSoaking, Since: now.Add(-70 * time.Second), Soak: 2 * time.Minute,
+				Analysis: []sync.CheckState{{Name: "error-rate", Result: "pass", Value: &v}, {Name: "smoke"}}}},
+		{Env: "qa", AppliedRevision: "9b1d2e4", AttemptedAt: now.Add(-3 * time.Hour), Stage: "canary", Health: sync.Degraded,
+			Progress: sync.Progress{HaltedRevision: "9b1d2e4", StageCount: 2, Phase: sync.PhaseHalted, HaltReason: "check error-rate: 0.31 is above max 0.05",
+				Analysis: []sync.CheckState{{Name: "error-rate", Result: "fail", Value: &bad, Message: "0.31 is above max 0.05"}}}},
+		{Env: "staging", AppliedRevision: "worktree", AttemptedAt: now.Add(-5 * time.Second), Health: sync.Healthy},
+	}
+	var out bytes.Buffer
+	if err := writeStatusTable(&out, states, "ferry-system", now); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"ENV          REVISION   STAGE                              HEALTH        CHECKS                                         LAST SYNC   MESSAGE",
+		"production   3f2a1c9    canary 1/2 soaking 1m10s of 2m0s   Progressing   error-rate=0.012 pass, smoke pending           1m          ",
+		"qa           9b1d2e4    canary 1/2 halted                  Degraded      error-rate=0.31 fail: 0.31 is above max 0.05   3h          rollout of 9b1d2e4 halted: check error-rate: 0.31 is above max 0.05",
+		"staging      worktree   -                                  Healthy       -                                              5s          ",
+		"",
+	}, "\n")
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("status table (-want +got):\n%s", diff)
+	}
+}

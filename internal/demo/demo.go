@@ -1,6 +1,6 @@
 // Package demo plays ferry's story on this machine for `make demo`: a local control plane with
-// fake nodes, a real Gitea holding examples/gceme, and the ferry agent syncing staging and
-// production. It then promotes staging's image to production with a pull request, merges it,
+// fake nodes, a real Gitea holding examples/gceme, a real Prometheus for the canary's analysis,
+// and the ferry agent syncing staging and production. It then promotes staging's image to production with a pull request, merges it,
 // and narrates production's staged rollout. The agent, `ferry promote` and `ferry status` run
 // as the same commands a user types, so the narration shows real commands and real output.
 package demo
@@ -16,6 +16,7 @@ import (
 
 	"github.com/ferry-cd/ferry/internal/localcluster"
 	"github.com/ferry-cd/ferry/internal/localgitea"
+	"github.com/ferry-cd/ferry/internal/localprom"
 	"github.com/ferry-cd/ferry/internal/procgroup"
 )
 
@@ -52,9 +53,12 @@ type story struct {
 	gitea   *localgitea.Server
 	repoURL string
 	agent   *procgroup.Process
-	log     *agentLog
-	http    string // the agent's address: webhook, status page
-	env     []string
+	// prometheus answers the canary's analysis, scraping traffic.
+	prometheus *localprom.Server
+	traffic    *localprom.Traffic
+	log        *agentLog
+	http       string // the agent's address: webhook, status page
+	env        []string
 }
 
 // Run plays the story. It returns an error naming the step that failed; everything started is
@@ -73,6 +77,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}{
 		{"start the local control plane", s.startCluster},
 		{"start Gitea", s.startGitea},
+		{"start Prometheus", s.startPrometheus},
 		{"push the config repository", s.pushRepo},
 		{"start the agent", s.startAgent},
 		{"sync staging and production", s.firstSyncs},
@@ -109,6 +114,12 @@ func (s *story) stop() {
 	}
 	if s.gitea != nil {
 		_ = s.gitea.Stop()
+	}
+	if s.prometheus != nil {
+		_ = s.prometheus.Stop()
+	}
+	if s.traffic != nil {
+		_ = s.traffic.Close()
 	}
 	if s.cluster != nil {
 		_ = s.cluster.Stop()

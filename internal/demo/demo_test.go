@@ -69,3 +69,23 @@ func TestAgentLogFollowsAGrowingFile(t *testing.T) {
 		t.Errorf("narrated %s", got)
 	}
 }
+
+func TestPointAnalysisKeepsEveryOtherByte(t *testing.T) {
+	files, err := readTree(filepath.Join("..", "..", "examples", "gceme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := files["ferry.yaml"]
+	out, err := pointAnalysis(in, "http://127.0.0.1:9999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(strings.Replace(in, "address: http://prometheus.monitoring:9090", "address: http://127.0.0.1:9999", 1),
+		"interval: 30s", "interval: 5s", 1)
+	if out != want {
+		t.Errorf("pointAnalysis changed more than the address and interval:\n%s", out)
+	}
+	if _, err := pointAnalysis("environments: []\n", "http://x"); err == nil {
+		t.Error("pointAnalysis of a ferry.yaml without analysis: nil error, want one")
+	}
+}

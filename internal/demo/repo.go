@@ -27,6 +27,10 @@ func (s *story) pushRepo(ctx context.Context) error {
 		}
 		s.say("the example's canary soak (2m) is shortened to %s so that the story fits in minutes", s.opts.Soak)
 	}
+	if files["ferry.yaml"], err = pointAnalysis(files["ferry.yaml"], s.prometheus.URL); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(s.opts.Example, "ferry.yaml"), err)
+	}
+	s.say("the canary's error-rate analysis asks the local Prometheus at %s every %s", s.prometheus.URL, analysisInterval)
 	if s.repoURL, err = s.gitea.CreateRepo(ctx, repoName, files); err != nil {
 		return err
 	}

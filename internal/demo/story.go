@@ -37,10 +37,16 @@ func (s *story) waitSync(ctx context.Context, want map[string]string) error {
 }
 
 func (s *story) wait(ctx context.Context, want map[string]string) error {
+	_, err := s.waitRecord(ctx, want)
+	return err
+}
+
+// waitRecord returns the first agent log line with the fields of want, within the story's
+// timeout.
+func (s *story) waitRecord(ctx context.Context, want map[string]string) (record, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	_, err := s.log.waitFor(ctx, want)
-	return err
+	return s.log.waitFor(ctx, want)
 }
 
 // promotion is `ferry promote`'s answer line for a new pull request.
@@ -72,6 +78,9 @@ func (s *story) promote(ctx context.Context) error {
 		return err
 	}
 	s.say("the canary Deployments run 1.1.0 while the stable ones still run 1.0.0; soaking %s", s.opts.Soak)
+	if err := s.narrateAnalysis(ctx, merge[:7]); err != nil {
+		return err
+	}
 	if err := s.waitSync(ctx, map[string]string{"env": "production", "stage": "all", "revision": merge[:7]}); err != nil {
 		return err
 	}
