@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -8,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ferry-cd/ferry/rollout"
 )
 
 // analysedStaging gives the fixture's staging the canary Deployments and a canary stage whose
@@ -105,5 +109,36 @@ func TestAnalysisFailureHaltsTheRollout(t *testing.T) {
 	defer mu.Unlock()
 	if calls != 2 {
 		t.Errorf("the webhook was called %d times, want 2", calls)
+	}
+}
+
+// TestRolloutLines is the halt and analysis lines as DESIGN.md shows them (the agent's and
+// `ferry sync`'s): check=, value= (with a sample), the check's bounds, object= of an unhealthy
+// object, reason= of a failure.
+func TestRolloutLines(t *testing.T) {
+	var b strings.Builder
+	noTime := func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}
+	log := slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{ReplaceAttr: noTime}))
+	rev := strings.Repeat("3f2a1c9", 5) + "abcde"
+	value, lo, hi := 0.31, 0.5, 0.05
+	LogHalt(log, &rollout.Halt{Env: "production", Revision: rev, Stage: "canary", Check: "error-rate", Value: &value, Max: &hi,
+		Reason: "check error-rate failed: 0.31 > max 0.05"})
+	LogHalt(log, &rollout.Halt{Env: "production", Revision: rev, Stage: "canary", Check: "error-rate", Min: &lo, Reason: "check error-rate failed: no data"})
+	LogHalt(log, &rollout.Halt{Env: "production", Revision: rev, Stage: "canary", Object: "Deployment.apps production/x", Reason: "Deployment.apps production/x is InProgress: 0/1"})
+	LogEvaluation(log, "production", rev, "canary", rollout.CheckResult{Check: "error-rate", Pass: true, Value: &value, Min: &lo})
+	LogEvaluation(log, "production", rev, "canary", rollout.CheckResult{Check: "smoke", Reason: "webhook answered 500"})
+	want := `level=ERROR msg="rollout halted" env=production revision=3f2a1c9 stage=canary check=error-rate value=0.31 max=0.05 reason="check error-rate failed: 0.31 > max 0.05"
+level=ERROR msg="rollout halted" env=production revision=3f2a1c9 stage=canary check=error-rate min=0.5 reason="check error-rate failed: no data"
+level=ERROR msg="rollout halted" env=production revision=3f2a1c9 stage=canary object="Deployment.apps production/x" reason="Deployment.apps production/x is InProgress: 0/1"
+level=INFO msg=analysis env=production revision=3f2a1c9 stage=canary check=error-rate result=pass value=0.31
+level=WARN msg=analysis env=production revision=3f2a1c9 stage=canary check=smoke result=fail reason="webhook answered 500"
+`
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
 	}
 }
