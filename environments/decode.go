@@ -103,6 +103,7 @@ func decodePipeline(root *yaml.Node, r *report) *Pipeline {
 		"apiVersion":   d.setString(&p.APIVersion),
 		"kind":         d.setString(&p.Kind),
 		"environments": func(n *yaml.Node, path string) { p.Environments = d.environments(n, path) },
+		"windows":      func(n *yaml.Node, path string) { p.Windows = d.windows(n, path, true) },
 	})
 	return p
 }

@@ -34,6 +34,7 @@ func (d decoder) environment(n *yaml.Node, path string) Environment {
 		"pin":           d.setString(&e.Pin),
 		"promotion":     func(n *yaml.Node, path string) { e.Promotion = d.promotion(n, path) },
 		"rollout":       func(n *yaml.Node, path string) { e.Rollout = d.rollout(n, path) },
+		"windows":       func(n *yaml.Node, path string) { e.Windows = d.windows(n, path, false) },
 	})
 	return e
 }
@@ -76,6 +77,7 @@ func (d decoder) stages(n *yaml.Node, path string) []Stage {
 			},
 			"soak":     d.setDuration(&s.Soak),
 			"analysis": func(n *yaml.Node, path string) { s.Analysis = d.analysis(n, path) },
+			"approval": d.setString(&s.Approval),
 		})
 		stages = append(stages, s)
 	})

@@ -147,6 +147,20 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{"check names are unique in a stage", pipeline(envA + stageA + "        soak: 1m\n        analysis: {checks: [{name: e, webhook: {url: 'http://w'}}, {name: e, webhook: {url: 'http://w'}}]}\n"),
 			[]wantErr{{"ferry.yaml:11:75: environments[0].rollout.stages[0].analysis.checks[1].name", `duplicate check name "e"; first at line 11`}}},
+		// Deploy windows and approval.
+		{"window errors", pipeline(envA + "  windows:\n  - {deny: 'not cron', duration: 0s}\n  - {allow: '@every 1h', duration: 1h}\n  - {duration: 1h}\n  - {deny: '0 17 * * FRI', allow: '0 9 * * *', duration: 1h}\n"), []wantErr{
+			{"ferry.yaml:8:12: environments[0].windows[0].deny", `invalid cron spec "not cron"`},
+			{"ferry.yaml:8:34: environments[0].windows[0].duration", "must be positive (how long the window stays open), got 0s"},
+			{"ferry.yaml:9:13: environments[0].windows[1].allow", "not @every"},
+			{"ferry.yaml:10:5: environments[0].windows[2]", "needs deny or allow"},
+			{"ferry.yaml:11:5: environments[0].windows[3]", "either deny or allow, not both"},
+		}},
+		{"window of an unknown environment", pipeline(envA) + "windows:\n- {deny: '0 17 * * FRI', duration: 64h, environments: [a, prod]}\n",
+			[]wantErr{{"ferry.yaml:8:59: windows[0].environments[1]", `no environment "prod" in ferry.yaml`}}},
+		{"environments only on top-level windows", pipeline(envA + "  windows:\n  - {deny: '0 17 * * FRI', duration: 64h, environments: [a]}\n"),
+			[]wantErr{{"ferry.yaml:8:43: environments[0].windows[0].environments", "unknown field; known fields are allow, deny, duration"}}},
+		{"approval other than manual", pipeline(envA + "  rollout: {stages: [{name: one, selector: {matchLabels: {a: b}}, approval: auto}, {name: all}]}\n"),
+			[]wantErr{{"ferry.yaml:7:77: environments[0].rollout.stages[0].approval", `must be manual or left out, got "auto"`}}},
 		{"stage name not a DNS label", pipeline(envA + "  rollout: {stages: [{name: All}]}\n"), []wantErr{{"ferry.yaml:7:29: environments[0].rollout.stages[0].name", `"All" is not a DNS label`}}},
 		{"duplicate stage name", pipeline(envA + "  rollout: {stages: [{name: x, selector: {matchLabels: {a: b}}}, {name: x}]}\n"), []wantErr{{"ferry.yaml:7:73: environments[0].rollout.stages[1].name", `duplicate stage name "x"; first at line 7`}}},
 		{"negative soak", pipeline(envA + "  rollout: {stages: [{name: x, selector: {matchLabels: {a: b}}, soak: -2m}, {name: y}]}\n"), []wantErr{{"ferry.yaml:7:71: environments[0].rollout.stages[0].soak", "must not be negative, got -2m0s"}}},
@@ -211,7 +225,7 @@ environments:
 		`ferry.yaml:17:5: environments[2].path: is required`,
 		`ferry.yaml:17:5: environments[2].namespace: is required`,
 		`ferry.yaml:17:11: environments[2].name: duplicate environment name "staging"; first at line 3`,
-		`ferry.yaml:18:5: environments[2].paht: unknown field; known fields are allowEmpty, clusterScoped, name, namespace, path, pin, promotion, prune, rollout, schedule`,
+		`ferry.yaml:18:5: environments[2].paht: unknown field; known fields are allowEmpty, clusterScoped, name, namespace, path, pin, promotion, prune, rollout, schedule, windows`,
 	}
 	_, err := Parse([]byte(in))
 	if err == nil {

@@ -174,6 +174,7 @@ func TestParseValues(t *testing.T) {
       - name: canary
         selector: {matchLabels: {track: canary}}
         soak: 1m
+        approval: manual
         analysis:
           checks:
             - name: error-rate
@@ -199,6 +200,7 @@ func TestParseValues(t *testing.T) {
 					Name:     "canary",
 					Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"track": "canary"}},
 					Soak:     time.Minute,
+					Approval: ApprovalManual,
 					Analysis: &Analysis{Interval: DefaultInterval, FailureLimit: 1, Checks: []Check{
 						{Name: "error-rate", Prometheus: &PrometheusCheck{Address: "http://prom:9090", Query: `sum(rate(x{namespace="{{namespace}}"}[1m]))`}, Max: ptr(0.05)},
 						{Name: "latency", Prometheus: &PrometheusCheck{Address: "https://prom", Query: `p99{stage="{{ stage }}"}`}, Min: ptr(0), Max: ptr(2)},
@@ -211,7 +213,7 @@ func TestParseValues(t *testing.T) {
 					Analysis: &Analysis{Interval: 10 * time.Second, FailureLimit: 3, Checks: []Check{
 						{Name: "smoke", Webhook: &WebhookCheck{URL: "http://smoke/run", Timeout: 5 * time.Second}},
 					}},
-					Position: "ferry.yaml:23:9",
+					Position: "ferry.yaml:24:9",
 				}},
 				OnFailure: Halt,
 				Timeout:   DefaultRolloutTimeout,

@@ -38,6 +38,8 @@ type Pipeline struct {
 	APIVersion   string
 	Kind         string
 	Environments []Environment // in file order
+	// Windows are the top-level deploy windows; each applies to its Environments, or to all.
+	Windows []Window
 }
 
 // Environment is one kustomize overlay that ferry syncs into one namespace.
@@ -56,6 +58,9 @@ type Environment struct {
 	Pin           string     // "" follows the branch; else a full 40-hex commit SHA
 	Promotion     *Promotion // nil when ferry.yaml has no promotion for this environment
 	Rollout       *Rollout   // nil when ferry.yaml has no rollout for this environment
+	// Windows are the environment's own deploy windows (see Pipeline.WindowsOf for all that
+	// apply to it).
+	Windows []Window
 }
 
 // Promotion says where an environment's image tags come from.
@@ -80,6 +85,9 @@ type Stage struct {
 	// which is nil and means "everything".
 	Selector *metav1.LabelSelector
 	Soak     time.Duration // how long the stage stays healthy before the next one starts
+	// Approval is ApprovalManual when the stage waits, after its soak and analysis, for
+	// `ferry approve`; "" when it goes on by itself.
+	Approval string
 	// Analysis holds the checks evaluated while the stage soaks; nil when there are none.
 	Analysis *Analysis
 	// Position is where the stage's selector (or, without one, the stage) is in ferry.yaml,
@@ -118,6 +126,9 @@ type WebhookCheck struct {
 	URL     string
 	Timeout time.Duration // default 30s
 }
+
+// ApprovalManual is the value of Stage.Approval for a stage that waits for `ferry approve`.
+const ApprovalManual = "manual"
 
 // OnFailure is what a rollout does when a stage does not become healthy in time.
 type OnFailure string

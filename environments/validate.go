@@ -32,6 +32,7 @@ func validate(p *Pipeline, r *report) {
 		validateNamespaceOwner(r, p.Environments, namespaces, i)
 	}
 	validatePromotions(r, p.Environments)
+	validateWindows(r, p.Windows, "windows", p)
 }
 
 // validateNamespaceOwner reports the i-th environment when an earlier one, recorded in owner
@@ -76,6 +77,7 @@ func validateEnvironment(r *report, e *Environment, at string) {
 	if ro := e.Rollout; ro != nil {
 		validateRollout(r, ro, field(at, "rollout"))
 	}
+	validateWindows(r, e.Windows, field(at, "windows"), nil)
 }
 
 // validateOverlayPath allows "." for a repository whose root is itself the only overlay.
@@ -172,6 +174,9 @@ func validateStage(r *report, s *Stage, at string, last bool) {
 	}
 	if s.Analysis != nil {
 		validateAnalysis(r, s.Analysis, s.Soak, field(at, "analysis"))
+	}
+	if s.Approval != "" && s.Approval != ApprovalManual {
+		r.errorf(field(at, "approval"), "must be %s or left out, got %q", ApprovalManual, s.Approval)
 	}
 }
 

@@ -94,8 +94,12 @@ func New(s *sync.Syncer, env *environments.Environment, res render.Result, revis
 }
 
 // Run rolls out stage by stage until done (nil), halted (a *Halt), or cancelled (ctx's error:
-// a newer revision, or the end of the process).
+// a newer revision, or the end of the process). A stage that CheckStages refuses halts the
+// rollout at that stage before anything is applied.
 func (r *Rollout) Run(ctx context.Context) error {
+	if se, ok := AsStageError(CheckStages(r.env, r.res.Objects)); ok {
+		return r.halt(ctx, se.Index, se.Reason(), nil) // before applying anything: no big bang
+	}
 	stages := r.env.Rollout.Stages
 	for k := r.start; k < len(stages); k++ {
 		var err error

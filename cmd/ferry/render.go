@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-cd/ferry/render"
+	"github.com/ferry-cd/ferry/rollout"
 )
 
 func newRenderCommand() *cobra.Command {
@@ -43,7 +44,7 @@ func newValidateCommand() *cobra.Command {
 	var repo repoFlags
 	cmd := &cobra.Command{
 		Use:   "validate",
-		Short: "Parse ferry.yaml and render every environment offline; exit 1 on any error",
+		Short: "Parse ferry.yaml, render every environment offline and check its rollout stages against the render; exit 1 on any error",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			view, pipeline, err := repo.open(cmd.Context())
@@ -64,10 +65,16 @@ func newValidateCommand() *cobra.Command {
 				for _, w := range res.Warnings {
 					fmt.Fprintf(out, "warning %s: %s\n", env.Name, w)
 				}
+				// A stage that selects nothing (or everything) is known only with the render.
+				if err := rollout.CheckStages(env, res.Objects); err != nil {
+					failed++
+					fmt.Fprintln(out, err) // ferry.yaml:LINE:COL: environment …: stage …
+					continue
+				}
 				fmt.Fprintf(out, "ok %s %d objects %s\n", env.Name, len(res.Objects), res.Digest)
 			}
 			if failed > 0 {
-				return fmt.Errorf("%s: %d of %d environments failed to render", describe(view), failed, len(pipeline.Environments))
+				return fmt.Errorf("%s: %d of %d environments failed validation", describe(view), failed, len(pipeline.Environments))
 			}
 			return nil
 		},
