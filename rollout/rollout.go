@@ -98,7 +98,7 @@ func New(s *sync.Syncer, env *environments.Environment, res render.Result, revis
 // rollout at that stage before anything is applied.
 func (r *Rollout) Run(ctx context.Context) error {
 	if se, ok := AsStageError(CheckStages(r.env, r.res.Objects)); ok {
-		return r.halt(ctx, se.Index, se.Reason(), nil) // before applying anything: no big bang
+		return r.halt(ctx, se.Index, &Halt{Reason: se.Reason()}, nil) // before applying anything: no big bang
 	}
 	stages := r.env.Rollout.Stages
 	for k := r.start; k < len(stages); k++ {
