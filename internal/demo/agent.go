@@ -92,9 +92,9 @@ func (r record) str(key string) string {
 // summary lists the fields of r that are not slog's own, for narration.
 func (r record) summary() string {
 	var parts []string
-	for _, k := range []string{"revision", "stage", "phase", "object", "reason", "url", "error"} {
-		if v := r.str(k); v != "" {
-			parts = append(parts, k+"="+v)
+	for _, k := range []string{"revision", "stage", "phase", "check", "value", "min", "max", "object", "reason", "url", "error"} {
+		if v, ok := r[k]; ok && v != "" {
+			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
 		}
 	}
 	return strings.Join(parts, " ")
