@@ -81,9 +81,11 @@ func Record(states []sync.CheckState, r CheckResult, limit int, at time.Time) ([
 	return out, s.Failures >= max(limit, 1)
 }
 
-// NextEvaluation returns when a stage soaking since from evaluates its checks next: one
-// interval after the last evaluation in states, or after from when there was none. A resumed
-// soak thus keeps its rhythm, and evaluates at once when the agent was away past an evaluation.
+// NextEvaluation returns when a stage soaking since from evaluates its checks next: the first
+// point of the soak's grid (from + n×interval, n ≥ 1) after the last evaluation in states, or
+// after from when there was none. On a grid, evaluations that take time do not push the later
+// ones back (a 2m soak at 30s evaluates 4 times, the last at its end); a resumed soak keeps
+// its rhythm, and evaluates at once when the agent was away past a grid point.
 func NextEvaluation(from time.Time, interval time.Duration, states []sync.CheckState) time.Time {
 	last := from
 	for _, s := range states {
@@ -91,7 +93,7 @@ func NextEvaluation(from time.Time, interval time.Duration, states []sync.CheckS
 			last = s.At
 		}
 	}
-	return last.Add(interval)
+	return from.Add((last.Sub(from)/interval + 1) * interval)
 }
 
 // Unproven returns the first of checks that never passed according to states, and its state

@@ -79,7 +79,9 @@ func TestNextEvaluation(t *testing.T) {
 		want   time.Time
 	}{
 		{"first: one interval after the soak began", nil, t0.Add(30 * time.Second)},
-		{"then one interval after the last", []sync.CheckState{{Name: "a", At: t0.Add(31 * time.Second)}, {Name: "b", At: t0.Add(32 * time.Second)}}, t0.Add(62 * time.Second)},
+		{"then the grid point after the last, however long it took", []sync.CheckState{{Name: "a", At: t0.Add(31 * time.Second)}, {Name: "b", At: t0.Add(32 * time.Second)}}, t0.Add(60 * time.Second)},
+		{"an evaluation on the grid point", []sync.CheckState{{Name: "a", At: t0.Add(60 * time.Second)}}, t0.Add(90 * time.Second)},
+		{"an agent away for long: the grid point after the last, past already", []sync.CheckState{{Name: "a", At: t0.Add(35 * time.Second)}}, t0.Add(60 * time.Second)},
 		{"a check never evaluated does not count", []sync.CheckState{{Name: "a"}}, t0.Add(30 * time.Second)},
 	}
 	for _, tt := range tests {

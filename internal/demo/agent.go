@@ -73,7 +73,7 @@ func (s *story) narrate(r record) {
 		fmt.Fprintf(s.opts.Out, "  agent │ %s applied %s%s created %v, configured %v, pruned %v; %s in %s\n", env,
 			r.str("revision"), stage, r["created"], r["configured"], r["pruned"], r.str("health"), r.str("duration"))
 	case "analysis":
-		fmt.Fprintf(s.opts.Out, "  agent │ %s stage %s check %s: %v %s\n", env, r.str("stage"), r.str("check"), r["value"], r.str("result"))
+		fmt.Fprintf(s.opts.Out, "  agent │ %s stage %s check %s: %.4g %s\n", env, r.str("stage"), r.str("check"), r.num("value"), r.str("result"))
 	case "stage soaked":
 		fmt.Fprintf(s.opts.Out, "  agent │ %s stage %s stayed healthy for its %s soak\n", env, r.str("stage"), r.str("soak"))
 	case "sync failed", "rollout halted", "revert proposed", "promotion proposed":
@@ -86,6 +86,12 @@ type record map[string]any
 
 func (r record) str(key string) string {
 	v, _ := r[key].(string)
+	return v
+}
+
+// num returns the number at key (0 when there is none).
+func (r record) num(key string) float64 {
+	v, _ := r[key].(float64)
 	return v
 }
 

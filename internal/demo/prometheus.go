@@ -19,7 +19,7 @@ const analysisInterval = 5 * time.Second
 
 // startPrometheus starts the traffic player and a Prometheus scraping it. kwok's pods serve
 // nothing, so the player stands in for gceme's request counters: production's canary and
-// stable pods answer 40 requests a second each, none of them failing.
+// stable pods answer 40 requests a second each, one in a hundred failing.
 func (s *story) startPrometheus(ctx context.Context) error {
 	s.say("starting Prometheus %s; a traffic player serves gceme's request counters, since kwok's pods serve nothing", localprom.Version)
 	tr, err := localprom.StartTraffic()
@@ -28,8 +28,8 @@ func (s *story) startPrometheus(ctx context.Context) error {
 	}
 	s.traffic = tr
 	for _, track := range []string{"canary", "stable"} {
-		tr.SetRate("production", track, "200", 40)
-		tr.SetRate("production", track, "500", 0)
+		tr.SetRate("production", track, "200", 39.6)
+		tr.SetRate("production", track, "500", 0.4)
 	}
 	opts := localprom.DefaultOptions()
 	opts.Targets = []string{tr.Addr}
@@ -61,7 +61,7 @@ func (s *story) narrateAnalysis(ctx context.Context, revision string) error {
 	if err != nil {
 		return err
 	}
-	s.say("Prometheus says the canary's error rate is %v (max 0.05): the check passes, every %s while the canary soaks",
-		r["value"], analysisInterval)
+	s.say("Prometheus says %.1f%% of the canary's requests fail (max 5%%): the check passes, every %s while the canary soaks",
+		100*r.num("value"), analysisInterval)
 	return nil
 }
