@@ -14,24 +14,25 @@ import (
 	"github.com/ferry-cd/ferry/sync"
 )
 
-// Observer is told what a rollout does, from the goroutine that runs it. The agent logs,
-// counts, records Events and commit statuses and opens revert pull requests; the CLI logs.
+// Observer is told what a rollout does, from the goroutine that runs it, with the context Run
+// was given. The agent logs, counts, records Events and commit statuses and opens revert pull
+// requests; the CLI logs.
 type Observer interface {
 	// Progress is called when stage k entered phase (applying or soaking); err is set when the
 	// progress could not be saved in the state ConfigMap (the rollout goes on).
-	Progress(k int, stage environments.Stage, phase string, err error)
+	Progress(ctx context.Context, k int, stage environments.Stage, phase string, err error)
 	// StageApplied is called when a stage before the last applied its objects and they are
 	// healthy (rep is that apply's report).
-	StageApplied(stage environments.Stage, rep *sync.Report)
+	StageApplied(ctx context.Context, stage environments.Stage, rep *sync.Report)
 	// StageSoaked is called when a stage before the last soaked without a regression.
-	StageSoaked(stage environments.Stage)
+	StageSoaked(ctx context.Context, stage environments.Stage)
 	// Halted is called when the rollout stops at a stage, before the halt is saved.
-	Halted(h *Halt)
+	Halted(ctx context.Context, h *Halt)
 	// ProposeRevert is called after a halt when onFailure is revert and no revert was proposed
 	// for this revision yet.
 	ProposeRevert(ctx context.Context)
 	// Finished is called when the last stage applied everything, pruned, and it is healthy.
-	Finished(stage environments.Stage, rep *sync.Report)
+	Finished(ctx context.Context, stage environments.Stage, rep *sync.Report)
 }
 
 // Halt is why a rollout stopped. It is the error Run returns for a halted rollout.
@@ -114,7 +115,7 @@ func (r *Rollout) stage(ctx context.Context, k int) error {
 		if err != nil {
 			return r.halt(ctx, k, err.Error(), objs)
 		}
-		r.obs.StageApplied(st, rep)
+		r.obs.StageApplied(ctx, st, rep)
 		soakFrom = time.Now()
 		r.progress(ctx, k, sync.PhaseSoaking, soakFrom)
 	}
@@ -124,7 +125,7 @@ func (r *Rollout) stage(ctx context.Context, k int) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	r.obs.StageSoaked(st)
+	r.obs.StageSoaked(ctx, st)
 	return nil
 }
 
@@ -150,7 +151,7 @@ func (r *Rollout) last(ctx context.Context, k int) error {
 			s.Health = sync.Healthy // settle found it so
 		}
 	})
-	r.obs.Finished(r.env.Rollout.Stages[k], rep)
+	r.obs.Finished(ctx, r.env.Rollout.Stages[k], rep)
 	return nil
 }
 
@@ -212,7 +213,7 @@ func (r *Rollout) progress(ctx context.Context, k int, phase string, since time.
 	if ctx.Err() != nil {
 		err = nil
 	}
-	r.obs.Progress(k, st, phase, err)
+	r.obs.Progress(ctx, k, st, phase, err)
 }
 
 // halt stops the rollout at stage k: later stages are not applied, the revision is not retried
@@ -224,7 +225,7 @@ func (r *Rollout) halt(ctx context.Context, k int, reason string, objs []*unstru
 	if why, err := r.syncer.Unhealthy(ctx, objs); err == nil && why != "" {
 		h.Object, h.Reason = objectOf(why), why
 	}
-	r.obs.Halted(h)
+	r.obs.Halted(ctx, h)
 	proposed := false
 	_ = r.syncer.SaveProgress(ctx, r.env.Name, func(s *sync.State) {
 		proposed = s.Progress.HaltedRevision == r.revision && s.Progress.RevertProposed
