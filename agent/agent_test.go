@@ -31,7 +31,8 @@ func TestPollingAppliesACommitWithinOnePeriod(t *testing.T) {
 	opts := f.options(logs)
 	f.start(opts)
 	first := logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "result": "applied", "health": "Healthy"}, 2*time.Minute)
-	for key, want := range map[string]any{"created": 5.0, "configured": 0.0, "unchanged": 0.0, "pruned": 0.0, "stage": "", "level": "INFO"} {
+	for key, want := range map[string]any{"created": 5.0, "configured": 0.0, "unchanged": 0.0, "pruned": 0.0, "stage": "", "level": "INFO",
+		"trigger": "startup"} {
 		if first[key] != want {
 			t.Errorf("first sync line: %s = %v, want %v (line %v)", key, first[key], want, first)
 		}
@@ -49,7 +50,8 @@ func TestPollingAppliesACommitWithinOnePeriod(t *testing.T) {
 	if latency > 2*time.Second+time.Second+latencySlack {
 		t.Errorf("commit applied after %s, want within the 2s period plus a second", latency)
 	}
-	logs.waitLine(t, "sync finished", map[string]any{"revision": sha[:7], "result": "applied", "configured": 2.0}, time.Minute)
+	// Nothing but the schedule syncs after the start: no webhook is sent, nothing drifts.
+	logs.waitLine(t, "sync finished", map[string]any{"revision": sha[:7], "result": "applied", "configured": 2.0, "trigger": "schedule"}, time.Minute)
 	if n := len(filterLines(logs.lines("sync finished"), map[string]any{"revision": sha[:7], "result": "applied"})); n != 1 {
 		t.Errorf("%d applied lines for %s, want exactly one", n, sha[:7])
 	}
@@ -132,9 +134,9 @@ func TestWebhookTriggersASync(t *testing.T) {
 	logs := &logBuffer{}
 	opts := f.options(logs)
 	f.start(opts)
-	logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "result": "applied"}, 2*time.Minute)
+	logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "result": "applied", "trigger": "startup"}, 2*time.Minute)
 
-	f.commitTag("1.3.0")
+	sha := f.commitTag("1.3.0")
 	if code := postHook(t, opts.HTTPAddr, "bad", "refs/heads/main"); code != http.StatusUnauthorized {
 		t.Errorf("badly signed webhook answered %d, want 401", code)
 	}
@@ -159,6 +161,7 @@ func TestWebhookTriggersASync(t *testing.T) {
 	if d := time.Since(start); d > time.Second+latencySlack {
 		t.Errorf("webhook applied after %s, want within about a second", d)
 	}
+	logs.waitLine(t, "sync finished", map[string]any{"revision": sha[:7], "result": "applied", "trigger": "webhook"}, time.Minute)
 
 	f.commitTag("1.4.0")
 	start = time.Now()
@@ -234,6 +237,10 @@ func TestOnlyTheLeaderSyncsAndAFollowerTakesOver(t *testing.T) {
 	logsB.waitLine(t, "leading", map[string]any{"identity": "agent-b"}, 30*time.Second)
 	f.waitImage("1.6.0", time.Minute)
 	logsB.waitLine(t, "sync finished", map[string]any{"revision": sha[:7], "result": "applied"}, time.Minute)
+	// The new leader's first sync is its term's start, whatever revision it found.
+	if first := logsB.lines("sync finished")[0]; first["trigger"] != "startup" {
+		t.Errorf("the new leader's first sync line %v, want trigger=startup", first)
+	}
 	if n := len(filterLines(logsA.lines("sync finished"), map[string]any{"revision": sha[:7]})); n != 0 {
 		t.Errorf("the stopped leader synced %s", sha[:7])
 	}
@@ -252,7 +259,7 @@ func TestDriftTriggersASync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	line := logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "configured": 1.0}, time.Minute)
+	line := logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "configured": 1.0, "trigger": "drift"}, time.Minute)
 	t.Logf("drift corrected: %v", line)
 	err = wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		d, err := f.kube.AppsV1().Deployments(f.stagingNS).Get(ctx, "gceme-backend", metav1.GetOptions{})

@@ -17,12 +17,12 @@ var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // setStatus sets the commit status ferry/<env> on revision when a forge is configured. Failures
 // are logged, never fatal: the sync has happened whatever the forge says.
-func (w *worker) setStatus(revision, state, description string) {
+func (w *worker) setStatus(ctx context.Context, revision, state, description string) {
 	forge := w.t.a.opts.Forge
 	if forge == nil || !fullSHA.MatchString(revision) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(w.t.ctx, forgeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, forgeTimeout)
 	defer cancel()
 	err := forge.SetStatus(ctx, revision, promote.Status{Context: "ferry/" + w.env, State: state, Description: description})
 	if err != nil {
@@ -54,7 +54,7 @@ type healthMark struct {
 // maybePromote opens or updates the promotion pull request of every environment that promotes
 // automatically from env, once env has been healthy at its revision for promotion.after; at
 // most once per revision of env.
-func (t *term) maybePromote(env string) {
+func (t *term) maybePromote(ctx context.Context, env string) {
 	if t.a.opts.Forge == nil {
 		return
 	}
@@ -62,7 +62,7 @@ func (t *term) maybePromote(env string) {
 		if !t.due(env, target) {
 			continue
 		}
-		t.propose(env, target)
+		t.propose(ctx, env, target)
 	}
 }
 
@@ -92,12 +92,14 @@ func (t *term) due(env string, target *environments.Environment) bool {
 	return ok && time.Since(h.since) >= target.Promotion.After && !t.proposed[key]
 }
 
-func (t *term) propose(from string, to *environments.Environment) {
+// propose opens or updates the promotion pull request from from to to, within two minutes of
+// ctx. A failure is logged.
+func (t *term) propose(ctx context.Context, from string, to *environments.Environment) {
 	t.mu.Lock()
 	h := t.healthy[from]
 	t.proposed[to.Name+"@"+h.revision] = true
 	t.mu.Unlock()
-	ctx, cancel := context.WithTimeout(t.ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	src := t.a.opts.Source
 	repo, err := promote.Clone(ctx, src.URL, src.Branch, src.Auth.Username, src.Auth.Password)

@@ -144,6 +144,9 @@ func TestHaltedRolloutHoldsTheAppliedRevision(t *testing.T) {
 		}
 		line := logs.waitLine(t, "rollout halted: holding the applied revision", map[string]any{"env": "staging", "revision": good[:7], "halted": bad[:7]}, time.Minute)
 		t.Logf("hold: %v", line)
+		if trigger := line["trigger"]; trigger != "schedule" && trigger != "drift" {
+			t.Errorf("hold line %v, want the trigger of the sync that held (schedule or drift)", line)
+		}
 		logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "revision": good[:7], "created": 1.0}, time.Minute)
 		time.Sleep(3 * time.Second) // a few more held syncs
 		if n := len(logs.lines("rollout halted: holding the applied revision")); n != 1 {
@@ -238,6 +241,17 @@ func TestLostStateAtAHealthyRevisionFinishesTheStages(t *testing.T) {
 	}
 	if len(logs2.lines("stage soaked")) == 0 {
 		t.Errorf("the canary stage did not run after the state was lost; log:\n%s", logs2.String())
+	}
+	// The restarted agent's first sync started the rollout: each stage's line says so.
+	lines := logs2.lines("sync finished")
+	stages := append(filterLines(lines, map[string]any{"stage": "canary"}), filterLines(lines, map[string]any{"stage": "all"})...)
+	if len(stages) < 2 {
+		t.Errorf("want a sync line per stage, got %v", stages)
+	}
+	for _, l := range stages {
+		if l["trigger"] != "startup" {
+			t.Errorf("stage line %v, want trigger=startup", l)
+		}
 	}
 	f.assertKept(ctx, before)
 }

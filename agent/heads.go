@@ -93,6 +93,12 @@ func (h *heads) Fetch(ctx context.Context, head string) (string, error) {
 		return head, nil
 	}
 	v, err, _ := h.group.Do("fetch/"+head, func() (any, error) {
+		h.mu.Lock()
+		done := h.fetched == head // by a flight that ended after the check above
+		h.mu.Unlock()
+		if done {
+			return head, nil
+		}
 		sha, err := h.src.Fetch(ctx)
 		if err == nil {
 			h.mu.Lock()

@@ -90,7 +90,7 @@ func (a *Agent) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "not the leader: the leader's schedule will pick the change up")
 		return
 	}
-	t.triggerAll("webhook")
+	t.triggerAll(TriggerWebhook)
 	w.WriteHeader(http.StatusAccepted)
 	fmt.Fprintln(w, "sync triggered")
 }

@@ -2,21 +2,25 @@ package agent
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/ferry-cd/ferry/environments"
+	"github.com/ferry-cd/ferry/render"
 	"github.com/ferry-cd/ferry/sync"
+	"github.com/ferry-cd/ferry/sync/source"
 )
 
 // LogSync writes DESIGN.md's one line per sync attempt:
 //
-//	msg="sync finished" env=… revision=… stage=… result=applied|unchanged created=… configured=…
-//	unchanged=… pruned=… health=… duration=…
-//	level=ERROR msg="sync failed" env=… revision=… phase=render|apply|prune|health error="…"
+//	msg="sync finished" env=… revision=… stage=… trigger=… result=applied|unchanged created=…
+//	configured=… unchanged=… pruned=… health=… duration=…
+//	level=ERROR msg="sync failed" env=… revision=… trigger=… phase=source|render|apply|prune|health|state error="…"
 //
-// revision is shortened to 7 characters. It returns the result recorded: applied, unchanged or
-// failed.
-func LogSync(log *slog.Logger, env, revision, stage string, rep *sync.Report, err error) string {
+// revision is shortened to 7 characters; trigger says what started the sync, and phaseOf
+// decides a failure's phase. It returns the result recorded: applied, unchanged or failed.
+func LogSync(log *slog.Logger, env, revision, stage string, trigger Trigger, rep *sync.Report, err error) string {
 	short := revision
 	if len(short) == 40 {
 		short = short[:7]
@@ -26,12 +30,7 @@ func LogSync(log *slog.Logger, env, revision, stage string, rep *sync.Report, er
 			// A prune that failed on one object may have kept or pruned others: say so too.
 			logNotes(log, env, short, rep)
 		}
-		phase := sync.PhaseApply
-		var se *sync.Error
-		if errors.As(err, &se) {
-			phase = se.Phase
-		}
-		log.Error("sync failed", "env", env, "revision", short, "phase", string(phase), "error", err.Error())
+		log.Error("sync failed", "env", env, "revision", short, "trigger", string(trigger), "phase", string(phaseOf(err)), "error", err.Error())
 		return "failed"
 	}
 	result := "applied"
@@ -40,7 +39,7 @@ func LogSync(log *slog.Logger, env, revision, stage string, rep *sync.Report, er
 	}
 	cs := rep.ChangeSet
 	logNotes(log, env, short, rep)
-	attrs := []any{"env", env, "revision", short, "stage", stage, "result", result,
+	attrs := []any{"env", env, "revision", short, "stage", stage, "trigger", string(trigger), "result", result,
 		"created", cs.Count(sync.Created), "configured", cs.Count(sync.Configured),
 		"unchanged", cs.Count(sync.Unchanged), "pruned", cs.Count(sync.Pruned)}
 	if n := cs.Count(sync.Terminating); n > 0 {
@@ -70,3 +69,46 @@ func logNotes(log *slog.Logger, env, revision string, rep *sync.Report) {
 		}
 	}
 }
+
+// phaseOf decides the phase a failed sync is logged and recorded with, for every failure of
+// the agent and of `ferry sync`: a *sync.Error's own phase; source for a failure to read the
+// repository (a *source.Error: ls-remote, fetch, a commit or tree not in the cache); render
+// for what stops a sync before anything is applied (ferry.yaml, the render); apply for the rest.
+func phaseOf(err error) sync.Phase {
+	var phased *sync.Error
+	var repo *source.Error
+	var rendering *render.Error
+	var config *configError
+	switch {
+	case errors.As(err, &phased):
+		return phased.Phase
+	case errors.As(err, &repo):
+		return sync.PhaseSource
+	case errors.As(err, &rendering), errors.As(err, &config):
+		return sync.PhaseRender
+	default:
+		return sync.PhaseApply
+	}
+}
+
+// asFailure returns err as the *sync.Error it is recorded as, its phase decided by phaseOf,
+// so that the state's last error says the phase as the log line does.
+func asFailure(err error) error {
+	var phased *sync.Error
+	if errors.As(err, &phased) {
+		return err
+	}
+	return &sync.Error{Phase: phaseOf(err), Err: err}
+}
+
+// configError is a ferry.yaml that cannot be read or is not valid, at a revision.
+type configError struct {
+	revision string
+	err      error
+}
+
+func (e *configError) Error() string {
+	return fmt.Sprintf("%s at %s: %v", environments.FileName, short(e.revision), e.err)
+}
+
+func (e *configError) Unwrap() error { return e.err }

@@ -15,57 +15,59 @@ import (
 
 // apply runs the apply phase and starts the health wait, or starts a staged rollout, or holds
 // the environment at its applied revision while the rollout of revision is halted. It reports
-// whether it wrote to the cluster (or started a rollout).
-func (w *worker) apply(env *environments.Environment, res render.Result, revision string) (wrote bool) {
+// whether it wrote to the cluster (or started a rollout). ctx is the term's: the health wait
+// and the rollout run with one derived from it that a newer revision cancels, and report with
+// ctx.
+func (w *worker) apply(ctx context.Context, trigger Trigger, env *environments.Environment, res render.Result, revision string) (wrote bool) {
 	syncer := w.t.syncer
 	if rollout.Staged(env) {
-		st, err := syncer.State().Load(w.t.ctx, env.Name)
+		st, err := syncer.State().Load(ctx, env.Name)
 		if err != nil {
-			w.fail(revision, &sync.Error{Phase: sync.PhaseState, Err: err})
+			w.fail(ctx, revision, trigger, &sync.Error{Phase: sync.PhaseState, Err: err})
 			return false
 		}
 		if st.Progress.HaltedRevision == revision {
-			return w.hold(env, st, res, revision) // not rolled out again until the branch moves
+			return w.hold(ctx, trigger, env, st, res, revision) // not rolled out again until the branch moves
 		}
 		w.setHeld("")
-		deployed, err := w.deployed(env, st, res)
+		deployed, err := w.deployed(ctx, st, res)
 		if err != nil {
-			w.fail(revision, &sync.Error{Phase: sync.PhaseApply, Err: err})
+			w.fail(ctx, revision, trigger, err)
 			return false
 		}
 		if rollout.Needed(env, st, res, deployed) {
-			w.startRollout(env, res, revision, st.Progress)
+			w.startRollout(ctx, trigger, env, res, revision, st.Progress)
 			return true
 		}
 	}
-	rep, err := syncer.Apply(w.t.ctx, env, res, revision)
+	rep, err := syncer.Apply(ctx, env, res, revision)
 	if err != nil {
-		w.fail(revision, err)
+		w.fail(ctx, revision, trigger, err)
 		return false
 	}
 	if rep.NoOp {
-		w.finish(rep, w.followHealth(w.t.ctx, rep, nil))
+		w.finish(ctx, trigger, rep, w.followHealth(ctx, rep, nil))
 		return false
 	}
 	w.mu.Lock()
 	w.succeeded = "" // applied again: its success must be reported again
 	w.mu.Unlock()
-	w.setStatus(revision, "pending", "applied; waiting for health")
-	w.background(revision, func(ctx context.Context) {
-		err := syncer.WaitHealthy(ctx, rep)
-		w.finish(rep, w.followHealth(ctx, rep, err))
+	w.setStatus(ctx, revision, "pending", "applied; waiting for health")
+	w.background(ctx, revision, func(wait context.Context) {
+		err := syncer.WaitHealthy(wait, rep)
+		w.finish(ctx, trigger, rep, w.followHealth(wait, rep, err))
 		releaseMemory() // the wait read every applied object, every poll
 	})
 	return true
 }
 
-// deployed reports whether env runs anything yet: its state records an applied revision, or
-// (the state is new or was lost) one of res's objects exists in the cluster.
-func (w *worker) deployed(env *environments.Environment, st *sync.State, res render.Result) (bool, error) {
+// deployed reports whether the environment runs anything yet: its state records an applied
+// revision, or (the state is new or was lost) one of res's objects exists in the cluster.
+func (w *worker) deployed(ctx context.Context, st *sync.State, res render.Result) (bool, error) {
 	if st.AppliedRevision != "" {
 		return true, nil
 	}
-	return w.t.syncer.AnyExists(w.t.ctx, res.Objects)
+	return w.t.syncer.AnyExists(ctx, res.Objects)
 }
 
 // followHealth evaluates the objects' health again when a sync that did not fail left it
@@ -88,29 +90,29 @@ func (w *worker) followHealth(ctx context.Context, rep *sync.Report, err error) 
 // of the applied revision's render that the halted rollout did not move are applied again
 // (drift corrected, nothing pruned), and the hold is logged once per change. It reports
 // whether it wrote to the cluster.
-func (w *worker) hold(env *environments.Environment, st *sync.State, res render.Result, halted string) bool {
-	ctx, applied := w.t.ctx, st.AppliedRevision
+func (w *worker) hold(ctx context.Context, trigger Trigger, env *environments.Environment, st *sync.State, res render.Result, halted string) bool {
+	applied := st.AppliedRevision
 	if w.setHeld(applied + "@" + halted) {
 		w.t.a.log.Warn("rollout halted: holding the applied revision", "env", env.Name, "revision", short(applied),
-			"halted", short(halted), "stage", st.Stage)
-		w.event("Warning", "RolloutHeld", fmt.Sprintf("held at %s while the rollout of %s is halted at %s", orNone(short(applied)), short(halted), st.Stage))
+			"halted", short(halted), "stage", st.Stage, "trigger", string(trigger))
+		w.event(ctx, "Warning", "RolloutHeld", fmt.Sprintf("held at %s while the rollout of %s is halted at %s", orNone(short(applied)), short(halted), st.Stage))
 	}
 	if applied == "" {
 		return false // nothing was applied before the halted rollout: nothing to hold
 	}
 	objs, err := w.heldObjects(ctx, env, st, res, halted)
 	if err != nil {
-		w.fail(applied, &sync.Error{Phase: sync.PhaseRender, Err: err})
+		w.fail(ctx, applied, trigger, err)
 		return false
 	}
 	rep, err := w.t.syncer.Hold(ctx, env, objs, applied)
 	if err != nil {
-		w.fail(applied, err)
+		w.fail(ctx, applied, trigger, err)
 		return false
 	}
 	// Halted: not where git says, whatever the held objects say; and the hold is no stage.
 	rep.Health = sync.Degraded
-	LogSync(w.t.a.log, env.Name, applied, "", rep, nil)
+	LogSync(w.t.a.log, env.Name, applied, "", trigger, rep, nil)
 	result := "applied"
 	if rep.NoOp {
 		result = "unchanged"
@@ -164,9 +166,10 @@ func orNone(rev string) string {
 	return rev
 }
 
-// background runs fn for revision in a goroutine that a newer revision cancels (endWait).
-func (w *worker) background(revision string, fn func(ctx context.Context)) {
-	ctx, cancel := context.WithCancel(w.t.ctx)
+// background runs fn for revision in a goroutine, with a context derived from ctx that a
+// newer revision cancels (endWait).
+func (w *worker) background(ctx context.Context, revision string, fn func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(ctx)
 	hw := &healthWait{revision: revision, cancel: cancel, done: make(chan struct{})}
 	w.mu.Lock()
 	w.wait = hw
@@ -178,10 +181,12 @@ func (w *worker) background(revision string, fn func(ctx context.Context)) {
 	}()
 }
 
-// fail logs a failed attempt, counts it and schedules a retry with backoff.
-func (w *worker) fail(revision string, err error) {
+// fail logs a failed attempt, counts it and schedules a retry with backoff. err is recorded as
+// a *sync.Error whose phase phaseOf decides.
+func (w *worker) fail(ctx context.Context, revision string, trigger Trigger, err error) {
 	a := w.t.a
-	LogSync(a.log, w.env, revision, "", nil, err)
+	err = asFailure(err)
+	LogSync(a.log, w.env, revision, "", trigger, nil, err)
 	a.metrics.syncs.WithLabelValues(w.env, "failed").Inc()
 	a.metrics.ready.WithLabelValues(w.env).Set(0)
 	w.mu.Lock()
@@ -189,29 +194,29 @@ func (w *worker) fail(revision string, err error) {
 	if w.retry != nil {
 		w.retry.Stop()
 	}
-	w.retry = time.AfterFunc(delay, func() { w.poke("retry") })
+	w.retry = time.AfterFunc(delay, func() { w.poke(TriggerRetry) })
 	changed := err.Error() != w.lastError
 	w.lastError = err.Error()
 	w.lastHealth = sync.FailedHealth(w.lastHealth) // RecordFailure records it; a recovery is an Event
 	w.mu.Unlock()
 	w.t.notHealthy(w.env)
-	w.setStatus(revision, "failure", err.Error())
+	w.setStatus(ctx, revision, "failure", err.Error())
 	if changed {
-		w.event("Warning", "SyncFailed", fmt.Sprintf("revision %s: %v", short(revision), err))
-		if rerr := w.t.syncer.RecordFailure(w.t.ctx, w.env, revision, err); rerr != nil {
+		w.event(ctx, "Warning", "SyncFailed", fmt.Sprintf("revision %s: %v", short(revision), err))
+		if rerr := w.t.syncer.RecordFailure(ctx, w.env, revision, err); rerr != nil {
 			a.log.Warn("cannot record the failure in the state ConfigMap", "env", w.env, "error", rerr.Error())
 		}
 	}
 }
 
 // finish logs a finished attempt and records it in metrics and, on change, in Events.
-func (w *worker) finish(rep *sync.Report, err error) {
-	LogSync(w.t.a.log, w.env, rep.Revision, "", rep, err)
-	w.record(rep, err)
+func (w *worker) finish(ctx context.Context, trigger Trigger, rep *sync.Report, err error) {
+	LogSync(w.t.a.log, w.env, rep.Revision, "", trigger, rep, err)
+	w.record(ctx, rep, err)
 }
 
 // record counts a finished attempt in metrics, Events and commit statuses.
-func (w *worker) record(rep *sync.Report, err error) {
+func (w *worker) record(ctx context.Context, rep *sync.Report, err error) {
 	a := w.t.a
 	result := "applied"
 	switch {
@@ -232,17 +237,17 @@ func (w *worker) record(rep *sync.Report, err error) {
 		w.lastError = err.Error()
 		w.mu.Unlock()
 		w.t.notHealthy(w.env)
-		w.setStatus(rep.Revision, "failure", err.Error())
-		w.event("Warning", "HealthFailed", fmt.Sprintf("revision %s: %v", short(rep.Revision), err))
+		w.setStatus(ctx, rep.Revision, "failure", err.Error())
+		w.event(ctx, "Warning", "HealthFailed", fmt.Sprintf("revision %s: %v", short(rep.Revision), err))
 		return
 	}
 	a.metrics.applied(w.env, rep.Revision)
-	w.recordChange(rep)
-	w.afterSuccess(rep)
+	w.recordChange(ctx, rep)
+	w.afterSuccess(ctx, rep)
 }
 
 // recordChange emits Events when the applied revision or the health changed.
-func (w *worker) recordChange(rep *sync.Report) {
+func (w *worker) recordChange(ctx context.Context, rep *sync.Report) {
 	w.mu.Lock()
 	w.backoff.reset()
 	revChanged := rep.Revision != w.lastRevision && !rep.NoOp
@@ -251,7 +256,7 @@ func (w *worker) recordChange(rep *sync.Report) {
 	w.mu.Unlock()
 	cs := rep.ChangeSet
 	if revChanged {
-		w.event("Normal", "RevisionApplied", fmt.Sprintf("applied %s: created %d, configured %d, pruned %d",
+		w.event(ctx, "Normal", "RevisionApplied", fmt.Sprintf("applied %s: created %d, configured %d, pruned %d",
 			short(rep.Revision), cs.Count(sync.Created), cs.Count(sync.Configured), cs.Count(sync.Pruned)))
 	}
 	if healthChanged {
@@ -259,33 +264,33 @@ func (w *worker) recordChange(rep *sync.Report) {
 		if rep.Health == sync.Degraded {
 			kind = "Warning"
 		}
-		w.event(kind, "HealthChanged", fmt.Sprintf("%s at %s", rep.Health, short(rep.Revision)))
+		w.event(ctx, kind, "HealthChanged", fmt.Sprintf("%s at %s", rep.Health, short(rep.Revision)))
 	}
 }
 
 // event records a Kubernetes Event on the environment's state ConfigMap. Failures to record
 // are logged, never fatal.
-func (w *worker) event(kind, reason, message string) {
-	if err := w.t.a.recordEvent(w.t.ctx, w.env, kind, reason, message); err != nil {
+func (w *worker) event(ctx context.Context, kind, reason, message string) {
+	if err := w.t.a.recordEvent(ctx, w.env, kind, reason, message); err != nil {
 		w.t.a.log.Warn("cannot record event", "env", w.env, "reason", reason, "error", err.Error())
 	}
 }
 
 // afterSuccess reports a finished sync to the forge and lets automatic promotions from this
 // environment proceed once it has been healthy long enough.
-func (w *worker) afterSuccess(rep *sync.Report) {
+func (w *worker) afterSuccess(ctx context.Context, rep *sync.Report) {
 	switch rep.Health {
 	case sync.Healthy:
 		if w.statusPending(rep.Revision) {
-			w.setStatus(rep.Revision, "success", "healthy")
+			w.setStatus(ctx, rep.Revision, "success", "healthy")
 		}
 		w.t.healthyAt(w.env, rep.Revision)
-		w.t.maybePromote(w.env)
+		w.t.maybePromote(ctx, w.env)
 	case sync.Progressing:
 		// pre-empted by a newer revision: that one's status follows
 	default:
 		w.t.notHealthy(w.env)
-		w.setStatus(rep.Revision, "pending", "applied; health "+rep.Health)
+		w.setStatus(ctx, rep.Revision, "pending", "applied; health "+rep.Health)
 	}
 }
 

@@ -14,71 +14,74 @@ import (
 )
 
 // rolloutObserver turns what a rollout.Rollout does into the agent's log lines, metrics,
-// Events, commit statuses and revert pull requests.
+// Events, commit statuses and revert pull requests. Its sync lines say the trigger of the sync
+// that started the rollout.
 type rolloutObserver struct {
 	w        *worker
 	env      *environments.Environment
 	revision string
+	trigger  Trigger
 }
 
-// startRollout runs the staged rollout of res in the background; a newer revision cancels it.
-func (w *worker) startRollout(env *environments.Environment, res render.Result, revision string, p sync.Progress) {
-	obs := &rolloutObserver{w: w, env: env, revision: revision}
+// startRollout runs the staged rollout of res in the background, with a context derived from
+// ctx that a newer revision cancels.
+func (w *worker) startRollout(ctx context.Context, trigger Trigger, env *environments.Environment, res render.Result, revision string, p sync.Progress) {
+	obs := &rolloutObserver{w: w, env: env, revision: revision, trigger: trigger}
 	r := rollout.New(w.t.syncer, env, res, revision, p, obs, w.t.a.opts.Sync.PollInterval)
-	w.background(revision, func(ctx context.Context) {
+	w.background(ctx, revision, func(ctx context.Context) {
 		defer releaseMemory()
 		_ = r.Run(ctx) // the observer reported the outcome
 	})
 }
 
 // Progress records a stage's new phase as an Event.
-func (o *rolloutObserver) Progress(_ int, st environments.Stage, phase string) {
-	o.w.event("Normal", "StageStarted", fmt.Sprintf("%s %s at %s", st.Name, phase, short(o.revision)))
+func (o *rolloutObserver) Progress(ctx context.Context, _ int, st environments.Stage, phase string) {
+	o.w.event(ctx, "Normal", "StageStarted", fmt.Sprintf("%s %s at %s", st.Name, phase, short(o.revision)))
 }
 
 // StageApplied logs the stage's sync line.
-func (o *rolloutObserver) StageApplied(st environments.Stage, rep *sync.Report) {
-	LogSync(o.w.t.a.log, o.env.Name, o.revision, st.Name, rep, nil)
+func (o *rolloutObserver) StageApplied(_ context.Context, st environments.Stage, rep *sync.Report) {
+	LogSync(o.w.t.a.log, o.env.Name, o.revision, st.Name, o.trigger, rep, nil)
 }
 
 // NotSaved logs that the rollout's progress could not be saved.
-func (o *rolloutObserver) NotSaved(st environments.Stage, err error) {
+func (o *rolloutObserver) NotSaved(_ context.Context, st environments.Stage, err error) {
 	o.w.t.a.log.Warn("cannot record rollout progress", "env", o.env.Name, "stage", st.Name, "error", err.Error())
 }
 
 // Evaluated logs and counts an analysis check's evaluation, and records a failed one as a
 // Warning Event.
-func (o *rolloutObserver) Evaluated(st environments.Stage, r rollout.CheckResult) {
+func (o *rolloutObserver) Evaluated(ctx context.Context, st environments.Stage, r rollout.CheckResult) {
 	a := o.w.t.a
 	LogEvaluation(a.log, o.env.Name, o.revision, st.Name, r)
 	result := "pass"
 	if !r.Pass {
 		result = "fail"
-		o.w.event("Warning", "AnalysisFailed", fmt.Sprintf("stage %s of %s: check %s: %s", st.Name, short(o.revision), r.Check, r.Reason))
+		o.w.event(ctx, "Warning", "AnalysisFailed", fmt.Sprintf("stage %s of %s: check %s: %s", st.Name, short(o.revision), r.Check, r.Reason))
 	}
 	a.metrics.analysis.WithLabelValues(o.env.Name, st.Name, r.Check, result).Inc()
 }
 
 // StageSoaked logs the end of a soak.
-func (o *rolloutObserver) StageSoaked(st environments.Stage) {
+func (o *rolloutObserver) StageSoaked(_ context.Context, st environments.Stage) {
 	o.w.t.a.log.Info("stage soaked", "env", o.env.Name, "revision", short(o.revision), "stage", st.Name, "soak", st.Soak.String())
 }
 
 // Finished logs the last stage's sync line and records the sync.
-func (o *rolloutObserver) Finished(st environments.Stage, rep *sync.Report) {
-	LogSync(o.w.t.a.log, o.env.Name, o.revision, st.Name, rep, nil)
-	o.w.record(rep, nil)
+func (o *rolloutObserver) Finished(ctx context.Context, st environments.Stage, rep *sync.Report) {
+	LogSync(o.w.t.a.log, o.env.Name, o.revision, st.Name, o.trigger, rep, nil)
+	o.w.record(ctx, rep, nil)
 }
 
 // Halted logs the halt, counts it, and records an Event and a failure commit status.
-func (o *rolloutObserver) Halted(h *rollout.Halt) {
+func (o *rolloutObserver) Halted(ctx context.Context, h *rollout.Halt) {
 	a := o.w.t.a
 	LogHalt(a.log, h)
 	a.metrics.halted.WithLabelValues(h.Env, h.Stage).Inc()
 	a.metrics.ready.WithLabelValues(h.Env).Set(0)
 	o.w.t.notHealthy(h.Env)
-	o.w.event("Warning", "RolloutHalted", fmt.Sprintf("stage %s of %s: %s", h.Stage, short(h.Revision), h.Reason))
-	o.w.setStatus(h.Revision, "failure", "rollout halted at "+h.Stage+": "+h.Reason)
+	o.w.event(ctx, "Warning", "RolloutHalted", fmt.Sprintf("stage %s of %s: %s", h.Stage, short(h.Revision), h.Reason))
+	o.w.setStatus(ctx, h.Revision, "failure", "rollout halted at "+h.Stage+": "+h.Reason)
 }
 
 // ProposeRevert opens the pull request that reverts the environment's last overlay change.

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -15,10 +14,11 @@ import (
 )
 
 // term is one period of leadership (or the whole run without election): a Syncer with its
-// drift watch, a worker per environment and their schedules. It ends with its context.
+// drift watch, a worker per environment and their schedules. It ends with the context lead
+// runs it with; that context is handed down to every call that does I/O, and its workers run
+// until it ends.
 type term struct {
 	a      *Agent
-	ctx    context.Context
 	syncer *sync.Syncer
 	cron   *cron.Cron
 	heads  *heads // the branch head, shared by the environments
@@ -44,34 +44,35 @@ func (a *Agent) lead(ctx context.Context) {
 		return
 	}
 	syncer.EnableDriftWatch(ctx)
-	t := &term{a: a, ctx: ctx, syncer: syncer, cron: cron.New(), heads: newHeads(a.src), workers: map[string]*worker{},
+	t := &term{a: a, syncer: syncer, cron: cron.New(), heads: newHeads(a.src), workers: map[string]*worker{},
 		healthy: map[string]healthMark{}, proposed: map[string]bool{}, prs: map[string]string{}}
 	a.setTerm(t)
 	defer a.setTerm(nil)
 	t.cron.Start()
 	defer t.cron.Stop()
-	go t.forwardDrift()
-	t.configureUntilReady()
+	go t.forwardDrift(ctx)
+	t.configureUntilReady(ctx)
 	<-ctx.Done()
 	t.wg.Wait()
 }
 
 // configureUntilReady reads ferry.yaml at the branch head and starts the workers, retrying with
-// backoff while the repository or ferry.yaml is broken (each failure is logged).
-func (t *term) configureUntilReady() {
+// backoff while the repository or ferry.yaml is broken (each failure is logged, for every
+// environment: env=*). The workers run until ctx, the term's, ends.
+func (t *term) configureUntilReady(ctx context.Context) {
 	backoff := newBackoff(t.a.opts.MinBackoff, t.a.opts.MaxBackoff)
-	for t.ctx.Err() == nil {
-		rev, err := t.fetch()
+	for trigger := TriggerStartup; ctx.Err() == nil; trigger = TriggerRetry {
+		rev, err := t.fetch(ctx)
 		if err == nil {
-			_, err = t.pipelineAt(rev)
+			_, err = t.pipelineAt(ctx, rev)
 		}
 		if err == nil {
-			t.triggerAll("start")
+			t.triggerAll(TriggerStartup)
 			return
 		}
-		t.a.log.Error("sync failed", "env", "*", "revision", short(rev), "phase", string(sync.PhaseRender), "error", err.Error())
+		LogSync(t.a.log, "*", rev, "", trigger, nil, asFailure(err))
 		select {
-		case <-t.ctx.Done():
+		case <-ctx.Done():
 		case <-time.After(backoff.next()):
 		}
 	}
@@ -79,8 +80,8 @@ func (t *term) configureUntilReady() {
 
 // fetch asks the remote for the branch head and fetches it when it moved. Every environment
 // calls it on each of its ticks; heads shares the calls among them.
-func (t *term) fetch() (string, error) {
-	head, err := t.heads.Head(t.ctx)
+func (t *term) fetch(ctx context.Context) (string, error) {
+	head, err := t.heads.Head(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -90,39 +91,40 @@ func (t *term) fetch() (string, error) {
 	if known {
 		return head, nil
 	}
-	return t.heads.Fetch(t.ctx, head)
+	return t.heads.Fetch(ctx, head)
 }
 
 // pipelineAt returns ferry.yaml at rev, reading it only when rev changed, and reconciles the
-// workers and schedules with it. A broken ferry.yaml is an error and changes nothing.
-func (t *term) pipelineAt(rev string) (*environments.Pipeline, error) {
+// workers and schedules with it; ctx is the term's, which the workers it starts run until. A
+// broken ferry.yaml is a *configError and changes nothing.
+func (t *term) pipelineAt(ctx context.Context, rev string) (*environments.Pipeline, error) {
 	t.mu.Lock()
 	if t.rev == rev && t.pipeline != nil {
 		defer t.mu.Unlock()
 		return t.pipeline, nil
 	}
 	t.mu.Unlock()
-	tree, err := t.a.src.Tree(t.ctx, rev)
+	tree, err := t.a.src.Tree(ctx, rev)
 	if err != nil {
 		return nil, err
 	}
 	p, err := environments.Load(tree)
 	if err != nil {
-		return nil, fmt.Errorf("%s at %s: %w", environments.FileName, short(rev), err)
+		return nil, &configError{revision: rev, err: err}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.rev, t.pipeline = rev, p
-	t.reconcile(p)
+	t.reconcile(ctx, p)
 	return p, nil
 }
 
 // reconcile starts a worker and a schedule for every selected environment of p and stops
 // those of environments that left it; once a stopped worker's last sync has ended, its metric
 // series are deleted (retire). In the background, it marks the state ConfigMaps of
-// environments not in p as removed, and unmarks those back in it (markRemoved). Called with
-// t.mu held.
-func (t *term) reconcile(p *environments.Pipeline) {
+// environments not in p as removed, and unmarks those back in it (markRemoved). The workers
+// and the pass run until ctx, the term's, ends. Called with t.mu held.
+func (t *term) reconcile(ctx context.Context, p *environments.Pipeline) {
 	seen := map[string]bool{}
 	shortest := time.Duration(0)
 	for i := range p.Environments {
@@ -136,7 +138,7 @@ func (t *term) reconcile(p *environments.Pipeline) {
 			w = newWorker(t, env.Name)
 			t.workers[env.Name] = w
 			t.wg.Add(1)
-			go func() { defer t.wg.Done(); w.run(); t.retire(w) }()
+			go func() { defer t.wg.Done(); w.run(ctx); t.retire(ctx, w) }()
 		}
 		if interval := w.schedule(env.Schedule); interval > 0 && (shortest == 0 || interval < shortest) {
 			shortest = interval
@@ -157,7 +159,7 @@ func (t *term) reconcile(p *environments.Pipeline) {
 	if names := envNames(p); names != t.markedAt {
 		t.markedAt = names
 		t.wg.Add(1)
-		go func() { defer t.wg.Done(); t.markRemoved() }()
+		go func() { defer t.wg.Done(); t.markRemoved(ctx) }()
 	}
 }
 
@@ -176,13 +178,13 @@ func envNames(p *environments.Pipeline) string {
 // deletes the environment's metric series, then marks its state removed once more: a sync
 // that was still running when the environment left may have saved the state, and a save
 // drops the mark.
-func (t *term) retire(w *worker) {
+func (t *term) retire(ctx context.Context, w *worker) {
 	select {
 	case <-w.done:
 	default:
 		return
 	}
-	if t.ctx.Err() != nil {
+	if ctx.Err() != nil {
 		return
 	}
 	t.mu.Lock()
@@ -192,7 +194,7 @@ func (t *term) retire(w *worker) {
 	}
 	t.mu.Unlock()
 	if !back {
-		t.markRemoved()
+		t.markRemoved(ctx)
 	}
 }
 
@@ -202,11 +204,11 @@ func (t *term) retire(w *worker) {
 // status page say so; a marked one whose environment is back is unmarked. Each decision is
 // taken against the pipeline of the moment, one pass at a time. Failures are logged: a mark
 // only informs, and the next change of ferry.yaml tries again.
-func (t *term) markRemoved() {
+func (t *term) markRemoved(ctx context.Context) {
 	t.marking.Lock()
 	defer t.marking.Unlock()
 	store := t.syncer.State()
-	states, err := store.List(t.ctx)
+	states, err := store.List(ctx)
 	if err != nil {
 		t.a.log.Warn("cannot mark environments that left ferry.yaml", "error", err.Error())
 		t.mu.Lock()
@@ -221,15 +223,15 @@ func (t *term) markRemoved() {
 		t.mu.Unlock()
 		switch {
 		case in && st.RemovedAt != "":
-			err = store.ClearRemoved(t.ctx, st.Env)
+			err = store.ClearRemoved(ctx, st.Env)
 		case !in && st.RemovedAt == "":
-			err = store.MarkRemoved(t.ctx, st.Env, rev)
+			err = store.MarkRemoved(ctx, st.Env, rev)
 			if err == nil {
 				t.a.log.Info("environment not in ferry.yaml: state marked removed", "env", st.Env, "revision", short(rev),
 					"hint", sync.RemovedAdvice(st.Env))
 			}
 		}
-		if err != nil && t.ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil {
 			t.a.log.Warn("cannot mark environments that left ferry.yaml", "env", st.Env, "error", err.Error())
 		}
 		err = nil
@@ -238,26 +240,26 @@ func (t *term) markRemoved() {
 
 // triggerAll asks every worker to sync now, at the branch head as the remote has it now (a
 // push webhook must not be answered by a head read before the push).
-func (t *term) triggerAll(reason string) {
+func (t *term) triggerAll(trigger Trigger) {
 	t.heads.forget()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, w := range t.workers {
-		w.poke(reason)
+		w.poke(trigger)
 	}
 }
 
-// forwardDrift turns drift notifications into syncs of the drifted environment.
-func (t *term) forwardDrift() {
+// forwardDrift turns drift notifications into syncs of the drifted environment until ctx ends.
+func (t *term) forwardDrift(ctx context.Context) {
 	changes := t.syncer.DriftChanges()
 	for {
 		select {
-		case <-t.ctx.Done():
+		case <-ctx.Done():
 			return
 		case env := <-changes:
 			t.mu.Lock()
 			if w := t.workers[env]; w != nil {
-				w.poke("drift")
+				w.poke(TriggerDrift)
 				// Only for a synced environment: one that left ferry.yaml has no series.
 				t.a.metrics.drift.WithLabelValues(env).Set(float64(len(t.syncer.Drifted(env))))
 			}

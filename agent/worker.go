@@ -10,15 +10,15 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/ferry-cd/ferry/render"
-	"github.com/ferry-cd/ferry/sync"
 )
 
 // worker syncs one environment: at most one sync of it runs at a time. Triggers (schedule,
-// webhook, drift, retry) coalesce: a trigger that arrives during a sync causes one more sync.
+// webhook, drift, retry) coalesce: a trigger that arrives during a sync causes one more sync,
+// logged with the first of them.
 type worker struct {
 	t     *term
 	env   string
-	pokes chan string
+	pokes chan Trigger
 	done  chan struct{}
 	once  gosync.Once
 
@@ -45,14 +45,15 @@ type healthWait struct {
 }
 
 func newWorker(t *term, env string) *worker {
-	return &worker{t: t, env: env, pokes: make(chan string, 1), done: make(chan struct{}),
+	return &worker{t: t, env: env, pokes: make(chan Trigger, 1), done: make(chan struct{}),
 		backoff: newBackoff(t.a.opts.MinBackoff, t.a.opts.MaxBackoff)}
 }
 
-// poke asks for a sync; it never blocks.
-func (w *worker) poke(reason string) {
+// poke asks for a sync; it never blocks. A poke while another waits is dropped: the sync
+// it asks for is the waiting one's.
+func (w *worker) poke(trigger Trigger) {
 	select {
-	case w.pokes <- reason:
+	case w.pokes <- trigger:
 	default:
 	}
 }
@@ -73,7 +74,7 @@ func (w *worker) schedule(spec string) time.Duration {
 	if w.spec != "" {
 		w.t.cron.Remove(w.entry)
 	}
-	w.entry = w.t.cron.Schedule(sched, cron.FuncJob(func() { w.poke("schedule") }))
+	w.entry = w.t.cron.Schedule(sched, cron.FuncJob(func() { w.poke(TriggerSchedule) }))
 	w.spec = spec
 	return interval
 }
@@ -87,32 +88,34 @@ func (w *worker) stop() {
 	})
 }
 
-func (w *worker) run() {
+// run syncs the environment at each poke until ctx, the term's, ends or the worker stops.
+func (w *worker) run(ctx context.Context) {
 	defer w.endWait(nil)
 	for {
 		select {
-		case <-w.t.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-w.done:
 			return
-		case reason := <-w.pokes:
-			w.syncOnce(reason)
+		case trigger := <-w.pokes:
+			w.syncOnce(ctx, trigger)
 		}
 	}
 }
 
 // syncOnce brings the environment to the branch head (or its pin): fetch, ferry.yaml, render,
-// apply, then a health wait in the background that a newer revision may cancel.
-func (w *worker) syncOnce(reason string) {
-	ctx := w.t.ctx
-	rev, err := w.t.fetch()
+// apply, then a health wait in the background that a newer revision may cancel. Every line it
+// causes, those of the health wait and of a staged rollout included, says trigger. ctx is the
+// term's.
+func (w *worker) syncOnce(ctx context.Context, trigger Trigger) {
+	rev, err := w.t.fetch(ctx)
 	if err != nil {
-		w.fail(rev, &sync.Error{Phase: sync.PhaseRender, Err: err})
+		w.fail(ctx, rev, trigger, err)
 		return
 	}
-	pipeline, err := w.t.pipelineAt(rev)
+	pipeline, err := w.t.pipelineAt(ctx, rev)
 	if err != nil {
-		w.fail(rev, &sync.Error{Phase: sync.PhaseRender, Err: err})
+		w.fail(ctx, rev, trigger, err)
 		return
 	}
 	env, ok := pipeline.Environment(w.env)
@@ -133,13 +136,13 @@ func (w *worker) syncOnce(reason string) {
 		var fresh bool
 		res, fresh, err = w.renders.render(ctx, tree, env, target)
 		if err == nil {
-			if wrote := w.apply(env, res, target); fresh || wrote {
+			if wrote := w.apply(ctx, trigger, env, res, target); fresh || wrote {
 				releaseMemory()
 			}
 			return
 		}
 	}
-	w.fail(target, &sync.Error{Phase: sync.PhaseRender, Err: err})
+	w.fail(ctx, target, trigger, err)
 }
 
 // releaseMemory hands the heap a render or an apply left behind back to the operating system.

@@ -127,16 +127,16 @@ func (o *observer) add(format string, args ...any) {
 	o.calls = append(o.calls, fmt.Sprintf(format, args...))
 }
 
-func (o *observer) Progress(_ int, st environments.Stage, phase string) {
+func (o *observer) Progress(_ context.Context, _ int, st environments.Stage, phase string) {
 	o.add("progress %s %s", st.Name, phase)
 }
-func (o *observer) NotSaved(st environments.Stage, err error) {
+func (o *observer) NotSaved(_ context.Context, st environments.Stage, err error) {
 	o.add("not saved %s: %v", st.Name, err)
 }
-func (o *observer) StageApplied(st environments.Stage, _ *sync.Report) {
+func (o *observer) StageApplied(_ context.Context, st environments.Stage, _ *sync.Report) {
 	o.add("applied %s", st.Name)
 }
-func (o *observer) Evaluated(st environments.Stage, r CheckResult) {
+func (o *observer) Evaluated(_ context.Context, st environments.Stage, r CheckResult) {
 	result := "pass"
 	if !r.Pass {
 		result = "fail: " + r.Reason
@@ -146,13 +146,15 @@ func (o *observer) Evaluated(st environments.Stage, r CheckResult) {
 		o.onEvaluated(r)
 	}
 }
-func (o *observer) StageSoaked(st environments.Stage) { o.add("soaked %s", st.Name) }
-func (o *observer) Halted(h *Halt) {
+func (o *observer) StageSoaked(_ context.Context, st environments.Stage) { o.add("soaked %s", st.Name) }
+func (o *observer) Halted(_ context.Context, h *Halt) {
 	o.add("halted %s", h.Stage)
 	o.halt = h
 }
-func (o *observer) ProposeRevert(context.Context)                  { o.add("propose revert") }
-func (o *observer) Finished(st environments.Stage, _ *sync.Report) { o.add("finished %s", st.Name) }
+func (o *observer) ProposeRevert(context.Context) { o.add("propose revert") }
+func (o *observer) Finished(_ context.Context, st environments.Stage, _ *sync.Report) {
+	o.add("finished %s", st.Name)
+}
 
 // lines returns the calls with repeated ones (a soak's evaluations, whose number a loaded
 // machine may change) counted once.

@@ -13,31 +13,32 @@ import (
 	"github.com/ferry-cd/ferry/sync"
 )
 
-// Observer is told what a rollout does, from the goroutine that runs it. The agent logs,
-// counts, records Events and commit statuses and opens revert pull requests; the CLI logs.
+// Observer is told what a rollout does, from the goroutine that runs it, with the context Run
+// was given. The agent logs, counts, records Events and commit statuses and opens revert pull
+// requests; the CLI logs.
 type Observer interface {
 	// Progress is called when stage k entered phase (applying or soaking).
-	Progress(k int, stage environments.Stage, phase string)
+	Progress(ctx context.Context, k int, stage environments.Stage, phase string)
 	// NotSaved is called when the rollout's progress could not be saved in the state
 	// ConfigMap (the rollout goes on; a restart would resume from the last saved progress).
-	NotSaved(stage environments.Stage, err error)
+	NotSaved(ctx context.Context, stage environments.Stage, err error)
 	// StageApplied is called when a stage before the last applied its objects and they are
 	// healthy (rep is that apply's report).
-	StageApplied(stage environments.Stage, rep *sync.Report)
+	StageApplied(ctx context.Context, stage environments.Stage, rep *sync.Report)
 	// Evaluated is called after each evaluation of an analysis check of a soaking stage, once
 	// its result is saved.
-	Evaluated(stage environments.Stage, r CheckResult)
+	Evaluated(ctx context.Context, stage environments.Stage, r CheckResult)
 	// StageSoaked is called when a stage before the last soaked without a regression, and
 	// every analysis check passed.
-	StageSoaked(stage environments.Stage)
+	StageSoaked(ctx context.Context, stage environments.Stage)
 	// Halted is called when the rollout stops at a stage, before the halt is saved.
-	Halted(h *Halt)
+	Halted(ctx context.Context, h *Halt)
 	// ProposeRevert is called after a halt when onFailure is revert and no revert was proposed
 	// for this revision yet.
 	ProposeRevert(ctx context.Context)
 	// Finished is called when the last stage applied everything, pruned, it is healthy, and
 	// (when it has a soak) it soaked and passed its analysis.
-	Finished(stage environments.Stage, rep *sync.Report)
+	Finished(ctx context.Context, stage environments.Stage, rep *sync.Report)
 }
 
 // Halt is why a rollout stopped. It is the error Run returns for a halted rollout.
@@ -136,7 +137,7 @@ func (r *Rollout) stage(ctx context.Context, k int) error {
 		if err != nil {
 			return r.halt(ctx, k, &Halt{Reason: err.Error()}, objs)
 		}
-		r.obs.StageApplied(st, rep)
+		r.obs.StageApplied(ctx, st, rep)
 		soakFrom = time.Now()
 		r.progress(ctx, k, sync.PhaseSoaking, soakFrom)
 	}
@@ -146,7 +147,7 @@ func (r *Rollout) stage(ctx context.Context, k int) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	r.obs.StageSoaked(st)
+	r.obs.StageSoaked(ctx, st)
 	return nil
 }
 
@@ -183,7 +184,7 @@ func (r *Rollout) last(ctx context.Context, k int) error {
 			s.Health = sync.Healthy // settle found it so
 		}
 	})
-	r.obs.Finished(st, rep)
+	r.obs.Finished(ctx, st, rep)
 	return nil
 }
 
@@ -243,14 +244,14 @@ func (r *Rollout) progress(ctx context.Context, k int, phase string, since time.
 		s.Progress.Phase, s.Progress.Since, s.Progress.Soak = phase, since, st.Soak
 		s.Progress.Analysis = r.analysis
 	})
-	r.obs.Progress(k, st, phase)
+	r.obs.Progress(ctx, k, st, phase)
 }
 
 // save updates the state's progress, and tells the Observer when that failed (unless ctx
 // ended: a cancelled rollout is not a failure to report).
 func (r *Rollout) save(ctx context.Context, st environments.Stage, update func(*sync.State)) {
 	if err := r.syncer.SaveProgress(ctx, r.env.Name, update); err != nil && ctx.Err() == nil {
-		r.obs.NotSaved(st, fmt.Errorf("state of %s: %w", r.env.Name, err))
+		r.obs.NotSaved(ctx, st, fmt.Errorf("state of %s: %w", r.env.Name, err))
 	}
 }
 
@@ -266,7 +267,7 @@ func (r *Rollout) halt(ctx context.Context, k int, h *Halt, objs []*unstructured
 			h.Object, h.Reason = u.Object.String(), u.String()
 		}
 	}
-	r.obs.Halted(h)
+	r.obs.Halted(ctx, h)
 	proposed := false
 	r.save(ctx, st, func(s *sync.State) {
 		proposed = s.Progress.HaltedRevision == r.revision && s.Progress.RevertProposed

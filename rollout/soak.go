@@ -120,7 +120,7 @@ func (r *Rollout) evaluate(ctx context.Context, k int, a *environments.Analysis)
 	}
 	r.save(ctx, st, func(s *sync.State) { s.Progress.Analysis = r.analysis })
 	for _, res := range results {
-		r.obs.Evaluated(st, res)
+		r.obs.Evaluated(ctx, st, res)
 	}
 	return h
 }

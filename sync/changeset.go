@@ -78,11 +78,14 @@ func (cs ChangeSet) Explained() ChangeSet {
 	return out
 }
 
-// Phase names the step of a sync that failed, as logged (DESIGN.md: phase=render|apply|prune|health).
+// Phase names the step of a sync that failed, as logged (DESIGN.md:
+// phase=source|render|apply|prune|health|state).
 type Phase string
 
-// The phases of a sync.
+// The phases of a sync. PhaseSource is the repository's: an ls-remote or a fetch that failed,
+// or a commit that cannot be read from the cache; sync itself never returns it.
 const (
+	PhaseSource Phase = "source"
 	PhaseRender Phase = "render"
 	PhaseApply  Phase = "apply"
 	PhasePrune  Phase = "prune"

@@ -314,7 +314,7 @@ func testGitServerDown(t *testing.T, e *testEnv) {
 	for name, lines := range map[string][]map[string]any{"running agent": running, "restarted agent": restarted} {
 		gaps := gapsOf(lines)
 		t.Logf("%s: %d failures, %v apart; first error: %v", name, len(lines), gaps, lines[0]["error"])
-		if msg, _ := lines[0]["error"].(string); !strings.Contains(msg, "connection refused") || lines[0]["phase"] != "render" {
+		if msg, _ := lines[0]["error"].(string); !strings.Contains(msg, "connection refused") || lines[0]["phase"] != "source" {
 			t.Errorf("%s: failure line %v does not say the repository is unreachable", name, lines[0])
 		}
 		// Retries back off from 1s doubling: the third gap is about four times the first.

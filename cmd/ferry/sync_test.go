@@ -65,7 +65,7 @@ func TestSyncAndDiffExample(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("first sync exited %d:\n%s%s", res.code, res.stdout, res.stderr)
 	}
-	for _, want := range []string{`msg="sync finished" env=staging revision=worktree`, "result=applied", "created=5", "health=Healthy"} {
+	for _, want := range []string{`msg="sync finished" env=staging revision=worktree`, "trigger=cli", "result=applied", "created=5", "health=Healthy"} {
 		if !strings.Contains(res.stderr, want) {
 			t.Errorf("first sync log lacks %q:\n%s", want, res.stderr)
 		}

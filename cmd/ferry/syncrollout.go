@@ -106,7 +106,7 @@ func (c *cliSync) sync(ctx context.Context) error {
 	if rep != nil {
 		fmt.Fprint(c.out, rep.ChangeSet.Changed())
 	}
-	agent.LogSync(c.log, c.env.Name, c.revision, "", rep, err)
+	agent.LogSync(c.log, c.env.Name, c.revision, "", agent.TriggerCLI, rep, err)
 	if err != nil {
 		c.recordFailure(ctx, err)
 	}
@@ -123,34 +123,34 @@ func (c *cliSync) recordFailure(ctx context.Context, err error) {
 }
 
 // Progress logs each stage's phase, so that a soak of minutes is not silence.
-func (c *cliSync) Progress(k int, st environments.Stage, phase string) {
+func (c *cliSync) Progress(_ context.Context, k int, st environments.Stage, phase string) {
 	c.log.Info("rollout stage", "env", c.env.Name, "revision", shortRev(c.revision), "stage", st.Name,
 		"step", fmt.Sprintf("%d/%d", k+1, len(c.env.Rollout.Stages)), "phase", phase, "soak", st.Soak.String())
 }
 
 // StageApplied prints the stage's changes and logs its sync line.
-func (c *cliSync) StageApplied(st environments.Stage, rep *sync.Report) {
+func (c *cliSync) StageApplied(_ context.Context, st environments.Stage, rep *sync.Report) {
 	fmt.Fprint(c.out, rep.ChangeSet.Changed())
-	agent.LogSync(c.log, c.env.Name, c.revision, st.Name, rep, nil)
+	agent.LogSync(c.log, c.env.Name, c.revision, st.Name, agent.TriggerCLI, rep, nil)
 }
 
 // NotSaved logs that the rollout's progress could not be saved.
-func (c *cliSync) NotSaved(st environments.Stage, err error) {
+func (c *cliSync) NotSaved(_ context.Context, st environments.Stage, err error) {
 	c.log.Warn("cannot record rollout progress", "env", c.env.Name, "stage", st.Name, "error", err.Error())
 }
 
 // Evaluated logs an analysis check's evaluation as the agent does.
-func (c *cliSync) Evaluated(st environments.Stage, r rollout.CheckResult) {
+func (c *cliSync) Evaluated(_ context.Context, st environments.Stage, r rollout.CheckResult) {
 	agent.LogEvaluation(c.log, c.env.Name, c.revision, st.Name, r)
 }
 
 // StageSoaked logs the end of a soak.
-func (c *cliSync) StageSoaked(st environments.Stage) {
+func (c *cliSync) StageSoaked(_ context.Context, st environments.Stage) {
 	c.log.Info("stage soaked", "env", c.env.Name, "revision", shortRev(c.revision), "stage", st.Name, "soak", st.Soak.String())
 }
 
 // Halted logs the halt as the agent does.
-func (c *cliSync) Halted(h *rollout.Halt) {
+func (c *cliSync) Halted(_ context.Context, h *rollout.Halt) {
 	agent.LogHalt(c.log, h)
 }
 
@@ -160,9 +160,9 @@ func (c *cliSync) ProposeRevert(context.Context) {
 }
 
 // Finished prints the last stage's changes and logs its sync line.
-func (c *cliSync) Finished(st environments.Stage, rep *sync.Report) {
+func (c *cliSync) Finished(_ context.Context, st environments.Stage, rep *sync.Report) {
 	fmt.Fprint(c.out, rep.ChangeSet.Changed())
-	agent.LogSync(c.log, c.env.Name, c.revision, st.Name, rep, nil)
+	agent.LogSync(c.log, c.env.Name, c.revision, st.Name, agent.TriggerCLI, rep, nil)
 }
 
 func stageNames(env *environments.Environment) string {

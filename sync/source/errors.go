@@ -39,6 +39,23 @@ var (
 	ErrNotGit = errors.New("the server's answer is not git's protocol (a login page or a proxy in the way?)")
 )
 
+// Error is every error of Head, Fetch, Tree and Commit: the repository could not be read (the
+// remote, the network, the cache, or a commit missing from it), as opposed to a problem with
+// what the repository holds. Its message is the wrapped error's; a caller tells it apart with
+// errors.As, as the agent does to log such a failure as the sync's source phase.
+type Error struct{ Err error }
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// failed returns err as an *Error (nil stays nil).
+func failed(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Err: err}
+}
+
 // redacted replaces a credential in messages.
 const redacted = "REDACTED"
 
@@ -90,10 +107,15 @@ func (s *Source) scrub(msg string) string {
 	return msg
 }
 
-// fail turns the error of network operation op into one that names the URL and branch
+// fail turns the error of network operation op into an *Error that names the URL and branch
 // first, carries a sentinel where one applies, and holds no credential. ctx is the
 // operation's bounded context: when it has ended, that is the cause given.
 func (s *Source) fail(ctx context.Context, op string, err error) error {
+	return failed(s.failure(ctx, op, err))
+}
+
+// failure is fail's error before it is wrapped in an *Error.
+func (s *Source) failure(ctx context.Context, op string, err error) error {
 	prefix := fmt.Sprintf("%s (branch %s): %s", s.shown, s.opts.Branch, op)
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("%s: no answer within %s: %w", prefix, s.opts.Timeout, context.DeadlineExceeded)

@@ -33,16 +33,16 @@ type CommitInfo struct {
 // Tree returns a read-only view of the tree of revision, a commit SHA (full, or abbreviated
 // to at least 4 characters) already fetched into the cache. It reads the cache only. The
 // view reads objects lazily through its own handle on the cache, unaffected by later
-// fetches; use it from one goroutine at a time. Its error names the URL and revision, and
-// wraps ErrRevisionNotFound when the commit is not in the cache.
+// fetches; use it from one goroutine at a time. Its error is an *Error that names the URL and
+// revision, and wraps ErrRevisionNotFound when the commit is not in the cache.
 func (s *Source) Tree(ctx context.Context, revision string) (fs.FS, error) {
 	c, err := s.commit(ctx, revision)
 	if err != nil {
-		return nil, err
+		return nil, failed(err)
 	}
 	tree, err := c.Tree()
 	if err != nil {
-		return nil, fmt.Errorf("%s: commit %s: tree: %w", s.shown, revision, err)
+		return nil, failed(fmt.Errorf("%s: commit %s: tree: %w", s.shown, revision, err))
 	}
 	return repoview.NewTreeFS(tree), nil
 }
@@ -52,7 +52,7 @@ func (s *Source) Tree(ctx context.Context, revision string) (fs.FS, error) {
 func (s *Source) Commit(ctx context.Context, revision string) (CommitInfo, error) {
 	c, err := s.commit(ctx, revision)
 	if err != nil {
-		return CommitInfo{}, err
+		return CommitInfo{}, failed(err)
 	}
 	sha := c.Hash.String()
 	subject, _, _ := strings.Cut(c.Message, "\n")

@@ -15,8 +15,8 @@ import (
 )
 
 // Head asks the remote which commit the branch points at, without fetching any object (an
-// ls-remote), and returns its full SHA. The call is bounded by Options.Timeout. Its error
-// names the URL and branch, holds no credential, and wraps ErrBranchNotFound,
+// ls-remote), and returns its full SHA. The call is bounded by Options.Timeout. Its error is
+// an *Error that names the URL and branch, holds no credential, and wraps ErrBranchNotFound,
 // ErrEmptyRepository, ErrRepositoryNotFound, ErrAuthentication, ErrHostKey or
 // context.DeadlineExceeded where one applies.
 func (s *Source) Head(ctx context.Context) (string, error) {
