@@ -137,7 +137,7 @@ func (w *worker) heldObjects(ctx context.Context, env *environments.Environment,
 		return nil, fmt.Errorf("applied revision %s: %w", short(st.AppliedRevision), err)
 	}
 	moved := map[sync.ObjectID]bool{}
-	for _, o := range rollout.Moved(env, res.Objects, st.Progress.StageIndex) {
+	for _, o := range rollout.Moved(env, res.Objects, st.Progress) {
 		moved[sync.IDOf(o)] = true
 	}
 	var objs []*unstructured.Unstructured

@@ -62,12 +62,17 @@ func Select(objs []*unstructured.Unstructured, stages []environments.Stage) []*u
 	return out
 }
 
-// Moved returns the objects of objs that a rollout halted at stage index k has already applied
-// at its own revision (the stages 1..k's selections): what holding the environment at its
-// applied revision must leave to the halted rollout. Halted at the last stage, everything moved.
-func Moved(env *environments.Environment, objs []*unstructured.Unstructured, k int) []*unstructured.Unstructured {
-	stages := env.Rollout.Stages
-	if k >= len(stages)-1 {
+// Moved returns the objects of objs that a rollout halted as p records has already applied at
+// its own revision (the selections of stages 1..k, k = p.StageIndex): what holding the
+// environment at its applied revision must leave to the halted rollout. Halted at the last
+// stage, everything moved; halted before applying anything (a stage CheckStages refused),
+// nothing did.
+func Moved(env *environments.Environment, objs []*unstructured.Unstructured, p sync.Progress) []*unstructured.Unstructured {
+	stages, k := env.Rollout.Stages, p.StageIndex
+	switch {
+	case p.HaltedBeforeApply:
+		return nil
+	case k >= len(stages)-1:
 		return objs
 	}
 	return Select(objs, stages[:k+1])

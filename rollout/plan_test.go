@@ -106,9 +106,10 @@ func TestSelectAndMoved(t *testing.T) {
 		{"stages accumulate", Select(objs, three.Rollout.Stages[:2]), []string{"frontend-canary", "backend-canary", "backend-beta"}},
 		{"a stage without a selector matches nothing", Select(objs, three.Rollout.Stages[2:]), []string{}},
 		{"none", Select(nil, three.Rollout.Stages), []string{}},
-		{"moved when halted at the first stage", Moved(three, objs, 0), []string{"frontend-canary", "backend-canary"}},
-		{"moved when halted at the second stage", Moved(three, objs, 1), []string{"frontend-canary", "backend-canary", "backend-beta"}},
-		{"moved when halted at the last stage: everything", Moved(three, objs, 2), []string{"frontend", "frontend-canary", "backend-canary", "backend-beta"}},
+		{"moved when halted at the first stage", Moved(three, objs, sync.Progress{StageIndex: 0}), []string{"frontend-canary", "backend-canary"}},
+		{"moved when halted at the second stage", Moved(three, objs, sync.Progress{StageIndex: 1}), []string{"frontend-canary", "backend-canary", "backend-beta"}},
+		{"moved when halted at the last stage: everything", Moved(three, objs, sync.Progress{StageIndex: 2}), []string{"frontend", "frontend-canary", "backend-canary", "backend-beta"}},
+		{"nothing moved when halted before applying", Moved(three, objs, sync.Progress{StageIndex: 1, HaltedBeforeApply: true}), []string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

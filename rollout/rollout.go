@@ -56,6 +56,8 @@ type Halt struct {
 	Min, Max *float64
 	// Reason says what failed.
 	Reason string
+	// BeforeApply is true when the rollout halted before applying anything.
+	BeforeApply bool
 }
 
 // Error says where and why the rollout halted.
@@ -99,7 +101,7 @@ func New(s *sync.Syncer, env *environments.Environment, res render.Result, revis
 // rollout at that stage before anything is applied.
 func (r *Rollout) Run(ctx context.Context) error {
 	if se, ok := AsStageError(CheckStages(r.env, r.res.Objects)); ok {
-		return r.halt(ctx, se.Index, &Halt{Reason: se.Reason()}, nil) // before applying anything: no big bang
+		return r.halt(ctx, se.Index, &Halt{Reason: se.Reason(), BeforeApply: true}, nil) // before applying anything: no big bang
 	}
 	stages := r.env.Rollout.Stages
 	for k := r.start; k < len(stages); k++ {
@@ -274,7 +276,7 @@ func (r *Rollout) halt(ctx context.Context, k int, h *Halt, objs []*unstructured
 		s.Stage, s.Progress.Phase = st.Name, sync.PhaseHalted
 		s.Progress.Revision, s.Progress.HaltedRevision, s.Progress.HaltReason = "", r.revision, h.Reason
 		s.Progress.StageIndex, s.Progress.StageCount = k, len(r.env.Rollout.Stages)
-		s.Progress.RevertProposed = proposed
+		s.Progress.RevertProposed, s.Progress.HaltedBeforeApply = proposed, h.BeforeApply
 		s.Health = sync.Degraded
 	})
 	if r.env.Rollout.OnFailure == environments.Revert && !proposed {

@@ -29,6 +29,9 @@ type Progress struct {
 	HaltedRevision string `json:"haltedRevision,omitempty"`
 	HaltReason     string `json:"haltReason,omitempty"`
 	RevertProposed bool   `json:"revertProposed,omitempty"`
+	// HaltedBeforeApply records that the halted rollout applied nothing (a stage selected no
+	// object, or every object): holding the environment leaves no object to it.
+	HaltedBeforeApply bool `json:"haltedBeforeApply,omitempty"`
 	// Analysis is the state of the analysis checks of the stage at StageIndex (kept after a
 	// halt, so that status shows what the checks saw); nil when that stage has none.
 	Analysis []CheckState `json:"analysis,omitempty"`
