@@ -41,6 +41,11 @@ type State struct {
 	// killed mid-apply may have created them; the next successful sync records those still in
 	// the overlay and prunes the others, so that none is left behind unowned.
 	Pending Inventory
+	// Control holds the operators' controls (suspend, approve, retry), History the last
+	// MaxHistory syncs, and Deferred a new revision waiting for a deploy window (nil when none).
+	Control  Control
+	History  []SyncRecord
+	Deferred *Deferral
 	// Rebuilt counts the inventory entries rebuilt from the cluster because the ConfigMap was
 	// missing (see Syncer.loadState); not stored.
 	Rebuilt int
@@ -53,6 +58,9 @@ type State struct {
 	RemovedAt string
 
 	resourceVersion string
+	// loaded is the ConfigMap as loaded: a save that conflicts only because an operator changed
+	// the controls since is retried with the operator's controls (see Save).
+	loaded *corev1.ConfigMap
 }
 
 // StateConfigMapName returns the name of env's state ConfigMap.
@@ -173,6 +181,7 @@ func decodeState(env string, cm *corev1.ConfigMap) (*State, error) {
 		Progress:          decodeProgress(cm.Data[keyProgress]),
 		Health:            cm.Data[keyHealth],
 		resourceVersion:   cm.ResourceVersion,
+		loaded:            cm,
 	}
 	st.AppliedAt, _ = time.Parse(time.RFC3339, cm.Data[keyAppliedAt])
 	st.AttemptedAt, _ = time.Parse(time.RFC3339, cm.Data[keyAttemptedAt])
@@ -182,6 +191,11 @@ func decodeState(env string, cm *corev1.ConfigMap) (*State, error) {
 	}
 	if st.Pending, err = getEntries(cm, keyPendingJSON, keyPendingGzip); err != nil {
 		return nil, fmt.Errorf("state ConfigMap %s: pending: %w", cm.Name, err)
+	}
+	for key, v := range map[string]any{keyControl: &st.Control, keyHistory: &st.History, keyDeferred: &st.Deferred} {
+		if err := getJSON(cm.Data, key, v); err != nil {
+			return nil, fmt.Errorf("state ConfigMap %s: %w", cm.Name, err)
+		}
 	}
 	return st, nil
 }
@@ -210,8 +224,57 @@ func getEntries(cm *corev1.ConfigMap, jsonKey, gzKey string) (Inventory, error) 
 }
 
 // Save writes st, creating the ConfigMap (and the namespace) when missing. It fails with a
-// conflict when the ConfigMap changed since Load, so two writers cannot lose each other's work.
+// conflict when the ConfigMap changed since Load, so two writers cannot lose each other's work,
+// with one exception: when only the operators' controls changed (`ferry approve`, `suspend`,
+// `resume`, `retry` wrote them meanwhile), it takes those controls and saves again, since st
+// never means to change them (operators write them through Update, which keeps its own).
 func (s *StateStore) Save(ctx context.Context, st *State) error {
+	err := s.save(ctx, st)
+	for range 3 {
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+		if ok, ferr := s.takeControl(ctx, st); ferr != nil || !ok {
+			return err
+		}
+		err = s.save(ctx, st)
+	}
+	return err
+}
+
+// takeControl reports whether env's ConfigMap differs from the version st was loaded from only
+// in its controls, and then moves st onto the current version with the current controls.
+func (s *StateStore) takeControl(ctx context.Context, st *State) (bool, error) {
+	if st.loaded == nil {
+		return false, nil
+	}
+	cm, err := s.client.CoreV1().ConfigMaps(s.namespace).Get(ctx, StateConfigMapName(st.Env), metav1.GetOptions{})
+	if err != nil {
+		return false, err
+	}
+	if !onlyControlChanged(st.loaded, cm) {
+		return false, nil
+	}
+	var control Control
+	if err := getJSON(cm.Data, keyControl, &control); err != nil {
+		return false, err
+	}
+	st.Control, st.resourceVersion, st.loaded = control, cm.ResourceVersion, cm
+	return true, nil
+}
+
+// onlyControlChanged reports whether now differs from before in the control key only.
+func onlyControlChanged(before, now *corev1.ConfigMap) bool {
+	if !maps.EqualFunc(before.BinaryData, now.BinaryData, bytes.Equal) || !maps.Equal(before.Annotations, now.Annotations) {
+		return false
+	}
+	b, n := maps.Clone(before.Data), maps.Clone(now.Data)
+	delete(b, keyControl)
+	delete(n, keyControl)
+	return maps.Equal(b, n)
+}
+
+func (s *StateStore) save(ctx context.Context, st *State) error {
 	cm, err := encodeState(st)
 	if err != nil {
 		return err
@@ -231,7 +294,7 @@ func (s *StateStore) Save(ctx context.Context, st *State) error {
 	if err != nil {
 		return fmt.Errorf("state ConfigMap %s/%s: save: %w", s.namespace, cm.Name, err)
 	}
-	st.resourceVersion = saved.ResourceVersion
+	st.resourceVersion, st.loaded = saved.ResourceVersion, saved
 	return nil
 }
 
@@ -278,6 +341,11 @@ func encodeState(st *State) (*corev1.ConfigMap, error) {
 	if len(st.Pending) > 0 {
 		if err := putEntries(cm, keyPendingJSON, keyPendingGzip, st.Pending); err != nil {
 			return nil, fmt.Errorf("state of %s: pending: %w", st.Env, err)
+		}
+	}
+	for key, v := range map[string]any{keyControl: st.Control, keyHistory: st.History, keyDeferred: st.Deferred} {
+		if err := putJSON(cm.Data, key, v); err != nil {
+			return nil, fmt.Errorf("state of %s: %w", st.Env, err)
 		}
 	}
 	return cm, nil

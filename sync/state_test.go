@@ -68,6 +68,19 @@ func TestStateRoundTrip(t *testing.T) {
 			},
 			gzipped: true,
 		},
+		{
+			name: "operators' controls, history and a deferral",
+			state: State{
+				Env: "production", AppliedRevision: "3f2a1c9e0b", AppliedAt: applied, Inventory: testInventory(2),
+				Control: Control{
+					Suspended: &Request{By: "alice", At: attempted.UTC(), Reason: "incident 42"},
+					Approval:  &Request{By: "bob", At: attempted.UTC(), Revision: "77aa00b1c2", Stage: "canary"},
+				},
+				History: []SyncRecord{{Revision: "3f2a1c9e0b", Subject: "release 1.1.0", Trigger: "webhook", Result: "applied",
+					Duration: 1420 * time.Millisecond, At: applied.UTC()}},
+				Deferred: &Deferral{Revision: "77aa00b1c2", Window: `deny "0 17 * * FRI" for 64h0m0s`, Until: attempted.UTC(), Since: applied.UTC()},
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cm, err := encodeState(&tc.state)
@@ -223,5 +236,102 @@ func TestLoadOfCorruptStateSaysHowToRecover(t *testing.T) {
 	want := "kubectl -n ferry-system delete configmap " + StateConfigMapName(f.env.Name)
 	if err == nil || !strings.Contains(err.Error(), "inventory:") || !strings.Contains(err.Error(), want) {
 		t.Errorf("Load = %v, want the decode error and %q", err, want)
+	}
+}
+
+func TestAddHistoryKeepsTheLast(t *testing.T) {
+	var st State
+	for i := range MaxHistory + 3 {
+		st.AddHistory(SyncRecord{Revision: fmt.Sprint(i)})
+	}
+	if len(st.History) != MaxHistory || st.History[0].Revision != "3" || st.History[MaxHistory-1].Revision != fmt.Sprint(MaxHistory+2) {
+		t.Errorf("history = %+v, want the last %d records", st.History, MaxHistory)
+	}
+}
+
+// TestUpdateKeepsConcurrentWrites has an operator's control and the agent's save race on one
+// state ConfigMap: Update tries again from a fresh load, so neither write is lost.
+func TestUpdateKeepsConcurrentWrites(t *testing.T) {
+	kube, err := kubernetes.NewForConfig(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := NewStateStore(kube, "ferry-update-"+strings.ToLower(rand.String(5)))
+	if err := store.Save(t.Context(), &State{Env: "race", AppliedRevision: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := store.Load(t.Context(), "race")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	err = store.Update(t.Context(), "race", func(st *State) error {
+		calls++
+		if calls == 1 { // another writer saves in between
+			stale.Health = Healthy
+			if err := store.Save(t.Context(), stale); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st.Control.Suspended = &Request{By: "alice", At: time.Now().UTC().Truncate(time.Second), Reason: "incident"}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Load(t.Context(), "race")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 || got.Health != Healthy || got.Control.Suspended == nil || got.Control.Suspended.By != "alice" {
+		t.Errorf("after a conflicting save: %d calls, health %q, suspended %+v; want 2 calls and both writes kept", calls, got.Health, got.Control.Suspended)
+	}
+}
+
+// TestSaveTakesTheOperatorsControls has the agent save a state it loaded before an operator
+// suspended the environment: the save goes through and keeps the suspension. A save that
+// conflicts on anything else still fails.
+func TestSaveTakesTheOperatorsControls(t *testing.T) {
+	kube, err := kubernetes.NewForConfig(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := NewStateStore(kube, "ferry-control-"+strings.ToLower(rand.String(5)))
+	if err := store.Save(t.Context(), &State{Env: "p", AppliedRevision: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	agentCopy, err := store.Load(t.Context(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Update(t.Context(), "p", func(st *State) error {
+		st.Control.Suspended = &Request{By: "alice", At: time.Now().UTC().Truncate(time.Second)}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	agentCopy.AppliedRevision = "b"
+	if err := store.Save(t.Context(), agentCopy); err != nil {
+		t.Fatalf("the agent's save after an operator's control: %v", err)
+	}
+	got, err := store.Load(t.Context(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AppliedRevision != "b" || got.Control.Suspended == nil || got.Control.Suspended.By != "alice" {
+		t.Errorf("state = revision %q, suspended %+v; want b and alice's suspension", got.AppliedRevision, got.Control.Suspended)
+	}
+
+	other, err := store.Load(t.Context(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Health = Healthy
+	if err := store.Save(t.Context(), got); err != nil {
+		t.Fatal(err)
+	}
+	other.Health = Degraded
+	if err := store.Save(t.Context(), other); err == nil || !strings.Contains(err.Error(), "the object has been modified") {
+		t.Errorf("a save over another writer's health: %v, want a conflict", err)
 	}
 }
