@@ -73,9 +73,10 @@ func TestRemovedEnvironmentIsPrunedOnlyWhenAsked(t *testing.T) {
 	removed := srv.Commit(t, "config", "remove "+gone, map[string]string{"ferry.yaml": pipelineYAML("@every 2s", keep)})
 	line := p.logs.WaitLine(t, map[string]any{"msg": "environment left ferry.yaml: no longer synced, nothing pruned", "env": gone}, 2*time.Minute)
 	// A scheduled sync of gone may still run at the old head before the agent reads the
-	// removal (the head is shared for a moment); none may run once it has.
-	before := len(p.logs.Lines(map[string]any{"msg": "sync finished", "env": gone}))
+	// removal (the head is shared for a moment), and end just after; none may start later.
 	waitRevision(keep, removed)
+	time.Sleep(time.Second)
+	before := len(p.logs.Lines(map[string]any{"msg": "sync finished", "env": gone}))
 	time.Sleep(5 * time.Second) // two more schedule periods
 	if n := len(p.logs.Lines(map[string]any{"msg": "sync finished", "env": gone})); n != before {
 		t.Errorf("%d sync lines for %s after it left ferry.yaml, want none", n-before, gone)
