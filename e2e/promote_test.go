@@ -49,6 +49,9 @@ func setupGiteaPipeline(t *testing.T, edit func(ferryYAML string) string) *gitea
 	id := strings.ToLower(rand.String(5))
 	p := &giteaPipeline{g: giteatest.Start(t), stagingNS: "gt-staging-" + id, productionNS: "gt-production-" + id}
 	files := exampleFiles(t)
+	if kube, err := kubernetes.NewForConfig(cluster.Config); err == nil {
+		logWorkloadsOnFailure(t, kube, p.stagingNS, p.productionNS)
+	}
 	y := strings.Replace(files["ferry.yaml"], "namespace: staging ", "namespace: "+p.stagingNS+" ", 1)
 	y = strings.Replace(y, "namespace: production\n", "namespace: "+p.productionNS+"\n", 1)
 	y = strings.Replace(y, `schedule: "@every 1m"`, `schedule: "@every 1s"`, 1)
