@@ -205,7 +205,7 @@ func (w *worker) fail(ctx context.Context, revision string, trigger Trigger, err
 	w.retry = time.AfterFunc(delay, func() { w.poke(TriggerRetry) })
 	changed := err.Error() != w.lastError || revision != w.lastFailed
 	w.lastError, w.lastFailed = err.Error(), revision
-	w.lastHealth = sync.FailedHealth(w.lastHealth) // RecordFailure records it; a recovery is an Event
+	w.lastHealth = sync.FailedHealth(w.lastHealth) // remember records it; a recovery is an Event
 	w.mu.Unlock()
 	w.t.notHealthy(w.env)
 	w.setStatus(ctx, revision, "failure", err.Error())
