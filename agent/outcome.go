@@ -118,6 +118,11 @@ func (w *worker) hold(ctx context.Context, trigger Trigger, env *environments.En
 		result = "unchanged"
 	}
 	w.t.a.metrics.syncs.WithLabelValues(env.Name, result).Inc()
+	if !rep.NoOp {
+		rec := attemptOf(trigger, "", rep, nil)
+		rec.Message = "held while the rollout of " + short(halted) + " is halted"
+		w.remember(ctx, rec, nil)
+	}
 	return !rep.NoOp
 }
 
@@ -132,9 +137,12 @@ func (w *worker) heldObjects(ctx context.Context, env *environments.Environment,
 	if err != nil {
 		return nil, err
 	}
-	prev, _, err := w.held.render(ctx, tree, env, st.AppliedRevision)
+	prev, fresh, err := w.held.render(ctx, tree, env, st.AppliedRevision)
 	if err != nil {
 		return nil, fmt.Errorf("applied revision %s: %w", short(st.AppliedRevision), err)
+	}
+	if fresh {
+		w.images.note(st.AppliedRevision, prev.Objects)
 	}
 	moved := map[sync.ObjectID]bool{}
 	for _, o := range rollout.Moved(env, res.Objects, st.Progress) {
@@ -195,23 +203,25 @@ func (w *worker) fail(ctx context.Context, revision string, trigger Trigger, err
 		w.retry.Stop()
 	}
 	w.retry = time.AfterFunc(delay, func() { w.poke(TriggerRetry) })
-	changed := err.Error() != w.lastError
-	w.lastError = err.Error()
-	w.lastHealth = sync.FailedHealth(w.lastHealth) // RecordFailure records it; a recovery is an Event
+	changed := err.Error() != w.lastError || revision != w.lastFailed
+	w.lastError, w.lastFailed = err.Error(), revision
+	w.lastHealth = sync.FailedHealth(w.lastHealth) // remember records it; a recovery is an Event
 	w.mu.Unlock()
 	w.t.notHealthy(w.env)
 	w.setStatus(ctx, revision, "failure", err.Error())
 	if changed {
 		w.event(ctx, "Warning", "SyncFailed", fmt.Sprintf("revision %s: %v", short(revision), err))
-		if rerr := w.t.syncer.RecordFailure(ctx, w.env, revision, err); rerr != nil {
-			a.log.Warn("cannot record the failure in the state ConfigMap", "env", w.env, "error", rerr.Error())
-		}
+		w.remember(ctx, sync.SyncRecord{Revision: revision, Trigger: string(trigger), Result: "failed", Message: briefly(err.Error())}, err)
 	}
 }
 
-// finish logs a finished attempt and records it in metrics and, on change, in Events.
+// finish logs a finished attempt and records it in metrics, in the history unless it changed
+// nothing, and, on change, in Events.
 func (w *worker) finish(ctx context.Context, trigger Trigger, rep *sync.Report, err error) {
 	LogSync(w.t.a.log, w.env, rep.Revision, "", trigger, rep, err)
+	if err != nil || !rep.NoOp {
+		w.remember(ctx, attemptOf(trigger, "", rep, err), nil)
+	}
 	w.record(ctx, rep, err)
 }
 

@@ -21,12 +21,13 @@ type rolloutObserver struct {
 	env      *environments.Environment
 	revision string
 	trigger  Trigger
+	started  time.Time // when the rollout started, for the history's duration
 }
 
 // startRollout runs the staged rollout of res in the background, with a context derived from
 // ctx that a newer revision cancels.
 func (w *worker) startRollout(ctx context.Context, trigger Trigger, env *environments.Environment, res render.Result, revision string, p sync.Progress) {
-	obs := &rolloutObserver{w: w, env: env, revision: revision, trigger: trigger}
+	obs := &rolloutObserver{w: w, env: env, revision: revision, trigger: trigger, started: time.Now()}
 	r := rollout.New(w.t.syncer, env, res, revision, p, obs, w.t.a.opts.Sync.PollInterval)
 	w.background(ctx, revision, func(ctx context.Context) {
 		defer releaseMemory()
@@ -67,9 +68,12 @@ func (o *rolloutObserver) StageSoaked(_ context.Context, st environments.Stage) 
 	o.w.t.a.log.Info("stage soaked", "env", o.env.Name, "revision", short(o.revision), "stage", st.Name, "soak", st.Soak.String())
 }
 
-// Finished logs the last stage's sync line and records the sync.
+// Finished logs the last stage's sync line and records the sync, in the history too.
 func (o *rolloutObserver) Finished(ctx context.Context, st environments.Stage, rep *sync.Report) {
 	LogSync(o.w.t.a.log, o.env.Name, o.revision, st.Name, o.trigger, rep, nil)
+	rec := attemptOf(o.trigger, st.Name, rep, nil)
+	rec.Duration = time.Since(o.started)
+	o.w.remember(ctx, rec, nil)
 	o.w.record(ctx, rep, nil)
 }
 
@@ -82,6 +86,8 @@ func (o *rolloutObserver) Halted(ctx context.Context, h *rollout.Halt) {
 	o.w.t.notHealthy(h.Env)
 	o.w.event(ctx, "Warning", "RolloutHalted", fmt.Sprintf("stage %s of %s: %s", h.Stage, short(h.Revision), h.Reason))
 	o.w.setStatus(ctx, h.Revision, "failure", "rollout halted at "+h.Stage+": "+h.Reason)
+	o.w.remember(ctx, sync.SyncRecord{Revision: h.Revision, Trigger: string(o.trigger), Stage: h.Stage, Result: resultHalted,
+		Duration: time.Since(o.started), Message: briefly(h.Reason)}, nil)
 }
 
 // ProposeRevert opens the pull request that reverts the environment's last overlay change.

@@ -43,6 +43,20 @@ type EnvStatus struct {
 	Removed   bool   `json:"removed,omitempty"`
 	RemovedAt string `json:"removedAt,omitempty"`
 	Action    string `json:"action,omitempty"`
+
+	// Images is what the environment runs: the images of its applied revision's render (see
+	// detail). Pending lists those whose version differs in PromotedFrom: what a promotion
+	// would change.
+	Images  []Image       `json:"images,omitempty"`
+	Pending []ImageChange `json:"pending,omitempty"`
+	// Rollout is the rollout in progress or halted, stage by stage (nil when none).
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
+	// Suspended is the operator's `ferry suspend` (who, when, why) while it holds; Deferred a
+	// new revision waiting for a deploy window.
+	Suspended *sync.Request  `json:"suspended,omitempty"`
+	Deferred  *sync.Deferral `json:"deferred,omitempty"`
+	// History is the last syncs that did something, newest first.
+	History []SyncEntry `json:"history,omitempty"`
 }
 
 // StatusReport is what /api/status serves: the environments in promotion order.
@@ -91,11 +105,15 @@ func (a *Agent) Status(r *http.Request) (*StatusReport, error) {
 		byName[st.Env] = st
 	}
 	rep := &StatusReport{Repository: repoview.Redact(a.opts.Source.URL), Branch: a.opts.Source.Branch, Leading: a.Leading(), Generated: time.Now()}
+	only := map[string][]string{}
 	for _, name := range a.statusOrder(states) {
 		if st := byName[name]; st != nil && a.selected(name) {
-			rep.Environments = append(rep.Environments, a.envStatus(r, st))
+			es, images := a.envStatus(r, st)
+			rep.Environments = append(rep.Environments, es)
+			only[name] = images
 		}
 	}
+	addPending(rep.Environments, only)
 	return rep, nil
 }
 
@@ -148,7 +166,8 @@ func (a *Agent) removedAt(st *sync.State) (bool, string) {
 	return true, rev
 }
 
-func (a *Agent) envStatus(r *http.Request, st *sync.State) EnvStatus {
+// envStatus returns st's environment as the status page shows it, and its promotion.images.
+func (a *Agent) envStatus(r *http.Request, st *sync.State) (EnvStatus, []string) {
 	now := time.Now()
 	es := EnvStatus{
 		Name: st.Env, Revision: st.AppliedRevision, Short: short(st.AppliedRevision), Stage: st.Stage,
@@ -177,20 +196,24 @@ func (a *Agent) envStatus(r *http.Request, st *sync.State) EnvStatus {
 			es.Subject = info.Subject
 		}
 	}
+	var env *environments.Environment
+	var w *worker
+	var promoted []string
 	if t := a.currentTerm(); t != nil {
 		t.mu.Lock()
 		if p := t.pipeline; p != nil {
 			if e, ok := p.Environment(st.Env); ok {
-				es.Namespace = e.Namespace
+				env, es.Namespace = e, e.Namespace
 				if e.Promotion != nil {
-					es.PromotedFrom = e.Promotion.From
+					es.PromotedFrom, promoted = e.Promotion.From, e.Promotion.Images
 				}
 			}
 		}
-		es.PromotionPR = t.prs[st.Env]
+		es.PromotionPR, w = t.prs[st.Env], t.workers[st.Env]
 		t.mu.Unlock()
 	}
-	return es
+	a.detail(r.Context(), &es, st, env, w, now)
+	return es, promoted
 }
 
 // removedNote says that an environment left ferry.yaml, at revision when known.

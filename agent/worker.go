@@ -31,9 +31,11 @@ type worker struct {
 	renders renderMemo // used by syncOnce only, which never runs concurrently with itself
 	held    renderMemo // the applied revision's render while a halted rollout holds the environment there
 	heldAt  string     // "applied@halted" while held, to log a hold once per change
+	images  imageBook  // the images of recent renders, for the status page
 
 	// last seen, to emit Events on change only
 	lastRevision, lastHealth, lastError string
+	lastFailed                          string // revision of the last failure recorded
 	succeeded                           string // revision whose success status was set
 }
 
@@ -136,6 +138,9 @@ func (w *worker) syncOnce(ctx context.Context, trigger Trigger) {
 		var fresh bool
 		res, fresh, err = w.renders.render(ctx, tree, env, target)
 		if err == nil {
+			if fresh {
+				w.images.note(target, res.Objects)
+			}
 			if wrote := w.apply(ctx, trigger, env, res, target); fresh || wrote {
 				releaseMemory()
 			}

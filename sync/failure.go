@@ -19,12 +19,20 @@ func (s *Syncer) RecordFailure(ctx context.Context, env, revision string, cause 
 	if revision == "" {
 		revision = st.AttemptedRevision
 	}
-	health := FailedHealth(st.Health)
-	if st.AttemptedRevision == revision && st.LastError == cause.Error() && st.Health == health {
+	if !markFailed(st, revision, cause) {
 		return nil
 	}
-	st.AttemptedRevision, st.AttemptedAt, st.LastError, st.Health = revision, time.Now(), cause.Error(), health
 	return s.state.Save(ctx, st)
+}
+
+// markFailed records in st that revision failed with cause, and reports whether st changed.
+func markFailed(st *State, revision string, cause error) bool {
+	health := FailedHealth(st.Health)
+	if st.AttemptedRevision == revision && st.LastError == cause.Error() && st.Health == health {
+		return false
+	}
+	st.AttemptedRevision, st.AttemptedAt, st.LastError, st.Health = revision, time.Now(), cause.Error(), health
+	return true
 }
 
 // FailedHealth returns the health to record after a failed sync of an environment whose

@@ -20,6 +20,7 @@ import (
 func newStatusCommand() *cobra.Command {
 	var kube kubeFlags
 	var output string
+	var history bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Print every environment's revision, stage, health, last sync and message from its state ConfigMap",
@@ -52,13 +53,18 @@ func newStatusCommand() *cobra.Command {
 				_, err := fmt.Fprintf(out, "no environments synced in namespace %s\n", kube.namespace)
 				return err
 			}
-			return writeStatusTable(out, states, kube.namespace, time.Now())
+			now := time.Now()
+			if err := writeStatusTable(out, states, kube.namespace, now); err != nil || !history {
+				return err
+			}
+			return writeStatusHistory(out, states, now)
 		},
 	}
 	kube.register(cmd)
 	// status only reads: unlike sync, it never creates the namespace.
 	cmd.Flags().Lookup("namespace").Usage = "ferry's own namespace, holding the state ConfigMaps"
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json (default: a table)")
+	cmd.Flags().BoolVar(&history, "history", false, "after the table, each environment's last syncs (revision, subject, trigger, result, duration); -o json always has them")
 	return cmd
 }
 
@@ -88,6 +94,8 @@ type envStatus struct {
 	Removed   bool   `json:"removed,omitempty"`
 	RemovedAt string `json:"removedAt,omitempty"`
 	Action    string `json:"action,omitempty"`
+	// History is the last syncs that did something, newest first, as the agent recorded them.
+	History []sync.SyncRecord `json:"history,omitempty"`
 }
 
 func statusesOf(states []*sync.State, namespace string) []envStatus {
@@ -97,7 +105,7 @@ func statusesOf(states []*sync.State, namespace string) []envStatus {
 			Env: st.Env, Revision: st.AppliedRevision, AttemptedRevision: st.AttemptedRevision,
 			Stage: st.Stage, Progress: progressOf(st, time.Now()), Health: healthOf(st), AppliedAt: timeOrNil(st.AppliedAt),
 			AttemptedAt: timeOrNil(st.AttemptedAt), LastError: st.LastError, Objects: len(st.Inventory),
-			Removed: st.RemovedAt != "", RemovedAt: st.RemovedAt, Checks: st.Progress.Analysis,
+			Removed: st.RemovedAt != "", RemovedAt: st.RemovedAt, Checks: st.Progress.Analysis, History: newestFirst(st.History),
 		}
 		if st.Err != nil {
 			es.StateError = st.Err.Error()
