@@ -83,8 +83,8 @@ type Rollout struct {
 	start    int           // first stage to run
 	resume   bool          // the first stage is already applied and soaking since resumeAt
 	resumeAt time.Time
-	waiting  bool // the first stage is already applied, soaked, and waits for approval
-	stale    time.Time
+	waiting  bool      // the first stage is already applied, soaked, and waits for approval
+	stale    time.Time // when the approval was given that does not count for this wait (sync.Progress.StaleApproval)
 	// analysis is the current stage's checks' states, saved in the progress after each
 	// evaluation (and taken from it on resume).
 	analysis []sync.CheckState
