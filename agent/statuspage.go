@@ -27,14 +27,17 @@ type EnvStatus struct {
 	Progress     string `json:"progress,omitempty"`
 	// Checks describes each analysis check of the current (or halted) stage as last evaluated
 	// ("error-rate=0.012 pass"), and Analysis holds their state.
-	Checks         string            `json:"checks,omitempty"`
-	Analysis       []sync.CheckState `json:"analysis,omitempty"`
-	Health         string            `json:"health"`
-	LastSync       time.Time         `json:"lastSync,omitzero"`
-	LastSyncAge    string            `json:"lastSyncAge,omitempty"`
-	LastError      string            `json:"lastError,omitempty"`
-	PromotionPR    string            `json:"promotionPR,omitempty"`
-	AppliedObjects int               `json:"objects"`
+	Checks   string            `json:"checks,omitempty"`
+	Analysis []sync.CheckState `json:"analysis,omitempty"`
+	// Approval is a rollout's wait for `ferry approve` (with the command to run), or who
+	// approved its stage and when; nil when there is neither.
+	Approval       *sync.Approval `json:"approval,omitempty"`
+	Health         string         `json:"health"`
+	LastSync       time.Time      `json:"lastSync,omitzero"`
+	LastSyncAge    string         `json:"lastSyncAge,omitempty"`
+	LastError      string         `json:"lastError,omitempty"`
+	PromotionPR    string         `json:"promotionPR,omitempty"`
+	AppliedObjects int            `json:"objects"`
 	// StateError is why the state ConfigMap cannot be read; the fields it would fill are then
 	// empty, and Action says how to recover.
 	StateError string `json:"stateError,omitempty"`
@@ -188,6 +191,7 @@ func (a *Agent) envStatus(r *http.Request, st *sync.State) (EnvStatus, []string)
 		es.Progress = st.Progress.Describe(st.Stage, now)
 		es.Checks, es.Analysis = st.Progress.DescribeChecks(), st.Progress.Analysis
 	}
+	es.Approval = sync.ApprovalOf(st)
 	if !st.AttemptedAt.IsZero() {
 		es.LastSyncAge = now.Sub(st.AttemptedAt).Round(time.Second).String()
 	}

@@ -113,12 +113,14 @@ func (f *fixture) state() *sync.State {
 }
 
 // observer keeps what a rollout reported, as lines such as "evaluated canary smoke fail"; it
-// calls onEvaluated, when set, after each evaluation.
+// calls onEvaluated, when set, after each evaluation, and onAwaiting when a wait for approval
+// begins.
 type observer struct {
 	mu          stdsync.Mutex
 	calls       []string
 	halt        *Halt
 	onEvaluated func(CheckResult)
+	onAwaiting  func()
 }
 
 func (o *observer) add(format string, args ...any) {
@@ -147,6 +149,15 @@ func (o *observer) Evaluated(_ context.Context, st environments.Stage, r CheckRe
 	}
 }
 func (o *observer) StageSoaked(_ context.Context, st environments.Stage) { o.add("soaked %s", st.Name) }
+func (o *observer) AwaitingApproval(_ context.Context, _ int, st environments.Stage) {
+	o.add("awaiting approval %s", st.Name)
+	if o.onAwaiting != nil {
+		o.onAwaiting()
+	}
+}
+func (o *observer) Approved(_ context.Context, st environments.Stage, a sync.Request) {
+	o.add("approved %s by %s", st.Name, a.By)
+}
 func (o *observer) Halted(_ context.Context, h *Halt) {
 	o.add("halted %s", h.Stage)
 	o.halt = h

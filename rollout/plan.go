@@ -21,7 +21,7 @@ func Staged(env *environments.Environment) bool {
 // in the cluster. Only a true first sync, with none of them deployed, applies everything at once:
 // a lost state ConfigMap must not open a path around the stages. A render already applied is
 // still rolled out while its last stage's soak (a verification after everything moved) is not
-// over: a restarted agent resumes it.
+// over, or its approval not given: a restarted agent resumes it.
 func Needed(env *environments.Environment, st *sync.State, res render.Result, deployed bool) bool {
 	if !Staged(env) {
 		return false
@@ -32,10 +32,12 @@ func Needed(env *environments.Environment, st *sync.State, res render.Result, de
 	return deployed
 }
 
-// verifying reports whether p is a rollout at env's last stage that has a soak to finish.
+// verifying reports whether p is a rollout at env's last stage that has a soak to finish or
+// an approval to wait for.
 func verifying(env *environments.Environment, p sync.Progress) bool {
 	last := len(env.Rollout.Stages) - 1
-	return p.Revision != "" && p.StageIndex == last && env.Rollout.Stages[last].Soak > 0
+	st := env.Rollout.Stages[last]
+	return p.Revision != "" && p.StageIndex == last && (st.Soak > 0 || st.Approval == environments.ApprovalManual)
 }
 
 // Select returns the objects matched by any of the stages' selectors (a stage without a

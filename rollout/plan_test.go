@@ -29,6 +29,13 @@ func verified() *environments.Environment {
 	return env
 }
 
+// approved is staged() with approval: manual on its last stage, and no soak.
+func approved() *environments.Environment {
+	env := staged()
+	env.Rollout.Stages[1].Approval = environments.ApprovalManual
+	return env
+}
+
 func TestNeeded(t *testing.T) {
 	oneStage := &environments.Environment{Name: "staging", Rollout: &environments.Rollout{Stages: []environments.Stage{{Name: "all"}}}}
 	res := render.Result{Digest: "new"}
@@ -54,6 +61,8 @@ func TestNeeded(t *testing.T) {
 			sync.State{AppliedRevision: "a", AppliedDigest: "new", Progress: sync.Progress{Revision: "a", StageIndex: 1, Phase: sync.PhaseApplying}}, true, false},
 		{"the applied render halted at the last stage", verified(),
 			sync.State{AppliedRevision: "a", AppliedDigest: "new", Progress: sync.Progress{HaltedRevision: "a", StageIndex: 1, Phase: sync.PhaseHalted}}, true, false},
+		{"the applied render waiting for approval at the last stage", approved(),
+			sync.State{AppliedRevision: "a", AppliedDigest: "new", Progress: sync.Progress{Revision: "a", StageIndex: 1, Phase: sync.PhaseWaiting}}, true, true},
 		{"the applied render at the first stage", verified(),
 			sync.State{AppliedRevision: "a", AppliedDigest: "new", Progress: sync.Progress{Revision: "b", StageIndex: 0, Phase: sync.PhaseSoaking}}, true, false},
 	}

@@ -31,6 +31,13 @@ type Observer interface {
 	// StageSoaked is called when a stage before the last soaked without a regression, and
 	// every analysis check passed.
 	StageSoaked(ctx context.Context, stage environments.Stage)
+	// AwaitingApproval is called when stage k (approval: manual), soaked, begins to wait for
+	// `ferry approve`, once its wait is saved; a restarted rollout that resumes the wait calls
+	// it again.
+	AwaitingApproval(ctx context.Context, k int, stage environments.Stage)
+	// Approved is called when the approval a let the rollout go on past stage, once that is
+	// saved (in the progress: the rollout never changes the state's Control).
+	Approved(ctx context.Context, stage environments.Stage, a sync.Request)
 	// Halted is called when the rollout stops at a stage, before the halt is saved.
 	Halted(ctx context.Context, h *Halt)
 	// ProposeRevert is called after a halt when onFailure is revert and no revert was proposed
@@ -76,6 +83,8 @@ type Rollout struct {
 	start    int           // first stage to run
 	resume   bool          // the first stage is already applied and soaking since resumeAt
 	resumeAt time.Time
+	waiting  bool      // the first stage is already applied, soaked, and waits for approval
+	stale    time.Time // when the approval was given that does not count for this wait (sync.Progress.StaleApproval)
 	// analysis is the current stage's checks' states, saved in the progress after each
 	// evaluation (and taken from it on resume).
 	analysis []sync.CheckState
@@ -83,14 +92,17 @@ type Rollout struct {
 
 // New returns the rollout of res, env rendered at revision, resuming from p (the state's
 // progress) when p is a rollout of the same revision: a soaking stage goes on soaking since
-// it began, its analysis checks with the counts they had. A soaking stage is checked every poll.
+// it began, its analysis checks with the counts they had; a stage waiting for approval goes
+// on waiting (or on, when the approval came meanwhile). A soaking stage is checked, and a
+// waiting one looks for its approval, every poll.
 func New(s *sync.Syncer, env *environments.Environment, res render.Result, revision string, p sync.Progress, obs Observer, poll time.Duration) *Rollout {
 	r := &Rollout{syncer: s, env: env, res: res, revision: revision, obs: obs, poll: poll}
 	if p.Revision == revision && p.StageIndex < len(env.Rollout.Stages) {
 		r.start = p.StageIndex
-		r.resume, r.resumeAt = p.Phase == sync.PhaseSoaking, p.Since
+		r.waiting = p.Phase == sync.PhaseWaiting
+		r.resume, r.resumeAt = p.Phase == sync.PhaseSoaking || r.waiting, p.Since
 		if r.resume {
-			r.analysis = p.Analysis
+			r.analysis, r.stale = p.Analysis, p.StaleApproval
 		}
 	}
 	return r
@@ -118,44 +130,57 @@ func (r *Rollout) Run(ctx context.Context) error {
 	return nil
 }
 
-// stage applies (unless resuming), waits for and soaks stage k. It returns a *Halt when the
-// stage failed, ctx's error when cancelled.
+// stage applies (unless resuming), waits for and soaks stage k (unless it soaked already),
+// then waits for its approval when it needs one. It returns a *Halt when the stage failed,
+// ctx's error when cancelled.
 func (r *Rollout) stage(ctx context.Context, k int) error {
 	st := r.env.Rollout.Stages[k]
 	objs := Select(r.res.Objects, r.env.Rollout.Stages[:k+1])
 	soakFrom := r.resumeAt
 	if !r.resuming(k) {
-		r.progress(ctx, k, sync.PhaseApplying, time.Now())
-		rep, err := r.syncer.ApplyStage(ctx, r.env, objs, r.revision)
-		if err == nil {
-			err = r.syncer.WaitHealthyWithin(ctx, rep, r.env.Rollout.Timeout)
+		if err := r.applyStage(ctx, k, objs); err != nil {
+			return err
 		}
-		if err == nil && rep.Health != sync.Healthy {
-			err = r.settle(ctx, rep, objs)
+		soakFrom = time.Now()
+		r.progress(ctx, k, sync.PhaseSoaking, soakFrom)
+	}
+	if !r.soaked(k) {
+		if h := r.soak(ctx, k, objs, soakFrom); h != nil {
+			return r.halt(ctx, k, h, objs)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err != nil {
-			return r.halt(ctx, k, &Halt{Reason: err.Error()}, objs)
-		}
-		r.obs.StageApplied(ctx, st, rep)
-		soakFrom = time.Now()
-		r.progress(ctx, k, sync.PhaseSoaking, soakFrom)
+		r.obs.StageSoaked(ctx, st)
 	}
-	if h := r.soak(ctx, k, objs, soakFrom); h != nil {
-		return r.halt(ctx, k, h, objs)
+	return r.approval(ctx, k)
+}
+
+// applyStage applies objs, stage k's, and waits until they are healthy. It returns a *Halt
+// when they did not become healthy within the stage timeout, ctx's error when cancelled.
+func (r *Rollout) applyStage(ctx context.Context, k int, objs []*unstructured.Unstructured) error {
+	r.progress(ctx, k, sync.PhaseApplying, time.Now())
+	rep, err := r.syncer.ApplyStage(ctx, r.env, objs, r.revision)
+	if err == nil {
+		err = r.syncer.WaitHealthyWithin(ctx, rep, r.env.Rollout.Timeout)
+	}
+	if err == nil && rep.Health != sync.Healthy {
+		err = r.settle(ctx, rep, objs)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	r.obs.StageSoaked(ctx, st)
+	if err != nil {
+		return r.halt(ctx, k, &Halt{Reason: err.Error()}, objs)
+	}
+	r.obs.StageApplied(ctx, r.env.Rollout.Stages[k], rep)
 	return nil
 }
 
 // last applies everything, prunes, and waits; then, when the last stage has a soak, it soaks
-// and evaluates its analysis (a verification after everything moved); then the rollout is done.
-// Resuming that soak applies again (nothing changes unless the cluster drifted) for the report.
+// and evaluates its analysis (a verification after everything moved), and when it has
+// approval: manual, it waits for the approval; then the rollout is done. Resuming that soak
+// or wait applies again (nothing changes unless the cluster drifted) for the report.
 func (r *Rollout) last(ctx context.Context, k int) error {
 	st := r.env.Rollout.Stages[k]
 	resumed := r.resuming(k)
@@ -175,10 +200,13 @@ func (r *Rollout) last(ctx context.Context, k int) error {
 	if err != nil {
 		return r.halt(ctx, k, &Halt{Reason: err.Error()}, r.res.Objects)
 	}
-	if st.Soak > 0 {
+	if st.Soak > 0 && !r.soaked(k) {
 		if err := r.verify(ctx, k, resumed); err != nil {
 			return err
 		}
+	}
+	if err := r.approval(ctx, k); err != nil {
+		return err
 	}
 	r.save(ctx, st, func(s *sync.State) {
 		s.Stage, s.Progress.Revision, s.Progress.Phase = "", "", ""
@@ -204,8 +232,11 @@ func (r *Rollout) verify(ctx context.Context, k int, resumed bool) error {
 	return ctx.Err()
 }
 
-// resuming reports whether stage k is the one a restarted rollout resumes soaking.
+// resuming reports whether stage k is the one a restarted rollout resumes soaking or waiting.
 func (r *Rollout) resuming(k int) bool { return k == r.start && r.resume }
+
+// soaked reports whether stage k is the one a restarted rollout resumes waiting for approval.
+func (r *Rollout) soaked(k int) bool { return k == r.start && r.waiting }
 
 // settle waits, within the stage timeout, until objs are all Current, when the apply left
 // nothing to wait for (every object unchanged) and the recorded health is not Healthy: after a
@@ -233,20 +264,32 @@ func (r *Rollout) settle(ctx context.Context, rep *sync.Report, objs []*unstruct
 	}
 }
 
-// progress records that stage k entered phase since since. A stage that starts applying
-// starts its analysis afresh.
+// progress records that stage k entered phase since since, and tells the Observer. A stage
+// that starts applying starts its analysis afresh.
 func (r *Rollout) progress(ctx context.Context, k int, phase string, since time.Time) {
+	r.saveProgress(ctx, k, phase, since)
+	r.obs.Progress(ctx, k, r.env.Rollout.Stages[k], phase)
+}
+
+// saveProgress saves that stage k entered phase since since. Entering the wait for approval,
+// it records as stale an approval of this revision and stage that is there already (see
+// sync.Progress.StaleApproval).
+func (r *Rollout) saveProgress(ctx context.Context, k int, phase string, since time.Time) {
 	st := r.env.Rollout.Stages[k]
 	if phase == sync.PhaseApplying {
 		r.analysis = nil
 	}
+	r.stale = time.Time{}
 	r.save(ctx, st, func(s *sync.State) {
 		s.Stage = st.Name
 		s.Progress.Revision, s.Progress.StageIndex, s.Progress.StageCount = r.revision, k, len(r.env.Rollout.Stages)
 		s.Progress.Phase, s.Progress.Since, s.Progress.Soak = phase, since, st.Soak
 		s.Progress.Analysis = r.analysis
+		if a := s.Control.Approval; phase == sync.PhaseWaiting && sync.Approves(a, r.revision, st.Name, time.Time{}) {
+			r.stale = a.At
+		}
+		s.Progress.StaleApproval = r.stale
 	})
-	r.obs.Progress(ctx, k, st, phase)
 }
 
 // save updates the state's progress, and tells the Observer when that failed (unless ctx

@@ -18,7 +18,7 @@ type Progress struct {
 	// StageIndex is the 0-based index of Stage among StageCount stages.
 	StageIndex int `json:"stageIndex"`
 	StageCount int `json:"stageCount,omitempty"`
-	// Phase is applying, soaking or halted.
+	// Phase is applying, soaking, waiting for approval or halted.
 	Phase string `json:"phase,omitempty"`
 	// Since is when the phase began.
 	Since time.Time `json:"since,omitzero"`
@@ -35,6 +35,14 @@ type Progress struct {
 	// Analysis is the state of the analysis checks of the stage at StageIndex (kept after a
 	// halt, so that status shows what the checks saw); nil when that stage has none.
 	Analysis []CheckState `json:"analysis,omitempty"`
+	// Approved is the last approval a rollout took (who, when, which revision and stage),
+	// kept for status after the rollout went on; the agent records it here because it never
+	// changes Control.
+	Approved *Request `json:"approved,omitempty"`
+	// StaleApproval is when the approval found in Control as this wait for approval began was
+	// given, if it named this revision and stage already: it was for an earlier rollout of
+	// the same revision (a retry, a pin moved back), and does not approve this one.
+	StaleApproval time.Time `json:"staleApproval,omitzero"`
 }
 
 // CheckState is what one analysis check of a stage has seen so far, so that a restarted agent
@@ -59,6 +67,8 @@ const (
 	PhaseApplying = "applying"
 	PhaseSoaking  = "soaking"
 	PhaseHalted   = "halted"
+	// PhaseWaiting is a stage with approval: manual that soaked and waits for `ferry approve`.
+	PhaseWaiting = "waiting for approval"
 )
 
 // Describe renders progress as `ferry status` shows it, e.g. "canary 1/2 soaking 1m10s of 2m".

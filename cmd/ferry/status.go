@@ -79,7 +79,9 @@ type envStatus struct {
 	Progress          string `json:"progress,omitempty"`
 	// Checks are the current (or halted) stage's analysis checks, as last evaluated.
 	Checks []sync.CheckState `json:"checks,omitempty"`
-	Health string            `json:"health"`
+	// Approval is a rollout's wait for `ferry approve`, or who approved its stage and when.
+	Approval *sync.Approval `json:"approval,omitempty"`
+	Health   string         `json:"health"`
 	// AppliedAt and AttemptedAt are null when it never happened.
 	AppliedAt   *time.Time `json:"appliedAt"`
 	AttemptedAt *time.Time `json:"attemptedAt"`
@@ -106,6 +108,7 @@ func statusesOf(states []*sync.State, namespace string) []envStatus {
 			Stage: st.Stage, Progress: progressOf(st, time.Now()), Health: healthOf(st), AppliedAt: timeOrNil(st.AppliedAt),
 			AttemptedAt: timeOrNil(st.AttemptedAt), LastError: st.LastError, Objects: len(st.Inventory),
 			Removed: st.RemovedAt != "", RemovedAt: st.RemovedAt, Checks: st.Progress.Analysis, History: newestFirst(st.History),
+			Approval: sync.ApprovalOf(st),
 		}
 		if st.Err != nil {
 			es.StateError = st.Err.Error()
@@ -203,8 +206,9 @@ func healthOf(st *sync.State) string {
 const maxMessage = 80
 
 // statusMessage says what needs attention: the last attempt's error (its first line, prefixed
-// with the attempted revision when that is not the one applied), or why the environment is not
-// healthy. It is "" when all is well.
+// with the attempted revision when that is not the one applied), the command that lets a rollout
+// waiting for approval go on, or why the environment is not healthy; when all is well, who
+// approved the stage of the revision rolling out or applied, else "".
 func statusMessage(st *sync.State) string {
 	var msg string
 	switch {
@@ -217,6 +221,8 @@ func statusMessage(st *sync.State) string {
 		if st.AttemptedRevision != "" && st.AttemptedRevision != st.AppliedRevision {
 			msg = shortRevision(st.AttemptedRevision) + ": " + msg
 		}
+	case st.Progress.Waiting():
+		msg = "run `ferry approve " + st.Env + "` to let " + shortRevision(st.Progress.Revision) + " go on past " + st.Stage
 	case st.Progress.Phase == sync.PhaseHalted && st.Progress.HaltReason != "":
 		msg = "rollout of " + shortRevision(st.Progress.HaltedRevision) + " halted: " + st.Progress.HaltReason
 	case st.AppliedRevision == "":
@@ -224,6 +230,9 @@ func statusMessage(st *sync.State) string {
 	case st.Health == sync.Degraded:
 		// The health error itself is only in the agent's log line, not in the state.
 		msg = "objects did not become healthy after the last apply; see the sync log"
+	case sync.ApprovalOf(st) != nil:
+		a := sync.ApprovalOf(st) // not waiting: approved
+		msg = a.Stage + " of " + shortRevision(a.Revision) + " approved by " + a.By + " at " + a.At.UTC().Format(time.RFC3339)
 	}
 	return truncate(oneLine(msg), maxMessage)
 }

@@ -149,6 +149,19 @@ func (c *cliSync) StageSoaked(_ context.Context, st environments.Stage) {
 	c.log.Info("stage soaked", "env", c.env.Name, "revision", shortRev(c.revision), "stage", st.Name, "soak", st.Soak.String())
 }
 
+// AwaitingApproval logs the wait as the agent does, and says where to approve: this command
+// waits until `ferry approve` runs in another terminal.
+func (c *cliSync) AwaitingApproval(_ context.Context, _ int, st environments.Stage) {
+	agent.LogApprovalNeeded(c.log, c.env.Name, c.revision, st.Name)
+	c.log.Info("waiting: run `ferry approve "+c.env.Name+"` from another terminal to go on, or interrupt to stop waiting",
+		"env", c.env.Name, "stage", st.Name)
+}
+
+// Approved logs the approval as the agent does.
+func (c *cliSync) Approved(_ context.Context, st environments.Stage, a sync.Request) {
+	agent.LogApproved(c.log, c.env.Name, c.revision, st.Name, a)
+}
+
 // Halted logs the halt as the agent does.
 func (c *cliSync) Halted(_ context.Context, h *rollout.Halt) {
 	agent.LogHalt(c.log, h)
