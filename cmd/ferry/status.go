@@ -88,6 +88,8 @@ type envStatus struct {
 	Removed   bool   `json:"removed,omitempty"`
 	RemovedAt string `json:"removedAt,omitempty"`
 	Action    string `json:"action,omitempty"`
+	// Deferred is the new revision a deploy window holds back (null when none waits).
+	Deferred *sync.Deferral `json:"deferred,omitempty"`
 }
 
 func statusesOf(states []*sync.State, namespace string) []envStatus {
@@ -97,7 +99,7 @@ func statusesOf(states []*sync.State, namespace string) []envStatus {
 			Env: st.Env, Revision: st.AppliedRevision, AttemptedRevision: st.AttemptedRevision,
 			Stage: st.Stage, Progress: progressOf(st, time.Now()), Health: healthOf(st), AppliedAt: timeOrNil(st.AppliedAt),
 			AttemptedAt: timeOrNil(st.AttemptedAt), LastError: st.LastError, Objects: len(st.Inventory),
-			Removed: st.RemovedAt != "", RemovedAt: st.RemovedAt, Checks: st.Progress.Analysis,
+			Removed: st.RemovedAt != "", RemovedAt: st.RemovedAt, Checks: st.Progress.Analysis, Deferred: st.Deferred,
 		}
 		if st.Err != nil {
 			es.StateError = st.Err.Error()
@@ -195,8 +197,9 @@ func healthOf(st *sync.State) string {
 const maxMessage = 80
 
 // statusMessage says what needs attention: the last attempt's error (its first line, prefixed
-// with the attempted revision when that is not the one applied), or why the environment is not
-// healthy. It is "" when all is well.
+// with the attempted revision when that is not the one applied), a new revision that waits for
+// a deploy window (in full: it says until when), or why the environment is not healthy. It is
+// "" when all is well.
 func statusMessage(st *sync.State) string {
 	var msg string
 	switch {
@@ -209,6 +212,8 @@ func statusMessage(st *sync.State) string {
 		if st.AttemptedRevision != "" && st.AttemptedRevision != st.AppliedRevision {
 			msg = shortRevision(st.AttemptedRevision) + ": " + msg
 		}
+	case st.Deferred != nil:
+		return oneLine("deferred: " + st.Deferred.Describe()) // not cut: it ends in until when
 	case st.Progress.Phase == sync.PhaseHalted && st.Progress.HaltReason != "":
 		msg = "rollout of " + shortRevision(st.Progress.HaltedRevision) + " halted: " + st.Progress.HaltReason
 	case st.AppliedRevision == "":
