@@ -43,6 +43,8 @@ type EnvStatus struct {
 	Removed   bool   `json:"removed,omitempty"`
 	RemovedAt string `json:"removedAt,omitempty"`
 	Action    string `json:"action,omitempty"`
+	// Deferred is the new revision a deploy window holds back (nil when none waits).
+	Deferred *sync.Deferral `json:"deferred,omitempty"`
 }
 
 // StatusReport is what /api/status serves: the environments in promotion order.
@@ -169,6 +171,7 @@ func (a *Agent) envStatus(r *http.Request, st *sync.State) EnvStatus {
 		es.Progress = st.Progress.Describe(st.Stage, now)
 		es.Checks, es.Analysis = st.Progress.DescribeChecks(), st.Progress.Analysis
 	}
+	es.Deferred = st.Deferred
 	if !st.AttemptedAt.IsZero() {
 		es.LastSyncAge = now.Sub(st.AttemptedAt).Round(time.Second).String()
 	}
