@@ -175,3 +175,35 @@ func TestDenyWindowDefersNewRevisions(t *testing.T) {
 		t.Errorf("events on ferry-staging: %v, want SyncDeferred for both held revisions and WindowOverridden", reasons)
 	}
 }
+
+// TestDeferredRevisionRollsOutThroughItsStages holds a commit to a staged environment back
+// with a deny window; when the window closes, the revision goes through the canary stage
+// before everything, as any other.
+func TestDeferredRevisionRollsOutThroughItsStages(t *testing.T) {
+	f, logs, _, _ := startStagedHealthy(t)
+	applied := logs.lines("sync finished")[0]["revision"].(string)
+
+	start := time.Now().UTC().Truncate(time.Minute)
+	end := time.Now().Add(30 * time.Second).Truncate(time.Second)
+	files := f.tagFiles("1.2.0")
+	files["ferry.yaml"] = f.files["ferry.yaml"] + denyWindow(start, end.Sub(start))
+	held := f.srv.Commit(t, "config", "staging: gceme 1.2.0 in a deploy window", files)
+	line := logs.waitLine(t, "sync deferred", map[string]any{"env": "staging", "revision": held[:7]}, time.Minute)
+	if line["applied"] != applied || line["until"] != end.UTC().Format(time.RFC3339) {
+		t.Errorf("sync deferred line: %v, want applied %s, until %s", line, applied, end.UTC().Format(time.RFC3339))
+	}
+
+	canary := logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "revision": held[:7], "stage": "canary"}, time.Until(end)+2*time.Minute)
+	all := logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "revision": held[:7], "stage": "all"}, 2*time.Minute)
+	at, _ := time.Parse(time.RFC3339Nano, canary["time"].(string))
+	t.Logf("window closed at %s; canary stage applied %s after it", end.Format(time.RFC3339), at.Sub(end).Round(time.Millisecond))
+	if at.Before(end) {
+		t.Errorf("canary stage of %s applied at %s, before the window closed at %s", held[:7], at, end)
+	}
+	if all["health"] != "Healthy" {
+		t.Errorf("last stage: %v, want Healthy", all)
+	}
+	if d := f.deferral(); d != nil {
+		t.Errorf("state deferral after the rollout = %+v, want none", d)
+	}
+}
