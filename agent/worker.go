@@ -9,6 +9,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/ferry-cd/ferry/environments"
 	"github.com/ferry-cd/ferry/render"
 )
 
@@ -32,6 +33,7 @@ type worker struct {
 	held    renderMemo // the applied revision's render while a halted rollout holds the environment there
 	heldAt  string     // "applied@halted" while held, to log a hold once per change
 	images  imageBook  // the images of recent renders, for the status page
+	gate    windowGate // the deploy windows' deferral; used by syncOnce only
 
 	// last seen, to emit Events on change only
 	lastRevision, lastHealth, lastError string
@@ -105,7 +107,8 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
-// syncOnce brings the environment to the branch head (or its pin): fetch, ferry.yaml, render,
+// syncOnce brings the environment to the branch head (or its pin), or, while a deploy window
+// holds that back, syncs it at the revision it is at (admit): fetch, ferry.yaml, render,
 // apply, then a health wait in the background that a newer revision may cancel. Every line it
 // causes, those of the health wait and of a staged rollout included, says trigger. ctx is the
 // term's.
@@ -131,23 +134,32 @@ func (w *worker) syncOnce(ctx context.Context, trigger Trigger) {
 	if w.waitingFor(target) {
 		return // this revision is applied and its health wait is still running
 	}
-	w.endWait(errPreempted)
-	tree, err := w.t.a.src.Tree(ctx, target)
-	if err == nil {
-		var res render.Result
-		var fresh bool
-		res, fresh, err = w.renders.render(ctx, tree, env, target)
-		if err == nil {
-			if fresh {
-				w.images.note(target, res.Objects)
-			}
-			if wrote := w.apply(ctx, trigger, env, res, target); fresh || wrote {
-				releaseMemory()
-			}
-			return
-		}
+	res, fresh, err := w.renderAt(ctx, &w.renders, env, target)
+	if err != nil {
+		w.endWait(errPreempted)
+		w.fail(ctx, target, trigger, err)
+		return
 	}
-	w.fail(ctx, target, trigger, err)
+	if fresh {
+		w.images.note(target, res.Objects)
+	}
+	revision, res, ok := w.admit(ctx, trigger, pipeline, env, target, res)
+	if !ok || revision != target && w.waitingFor(revision) {
+		return // held back with nothing to sync instead, or the revision it is at is still waiting for health
+	}
+	w.endWait(errPreempted)
+	if wrote := w.apply(ctx, trigger, env, res, revision); fresh || wrote {
+		releaseMemory()
+	}
+}
+
+// renderAt renders env at revision through memo; fresh is true when kustomize ran.
+func (w *worker) renderAt(ctx context.Context, memo *renderMemo, env *environments.Environment, revision string) (res render.Result, fresh bool, err error) {
+	tree, err := w.t.a.src.Tree(ctx, revision)
+	if err != nil {
+		return render.Result{}, false, err
+	}
+	return memo.render(ctx, tree, env, revision)
 }
 
 // releaseMemory hands the heap a render or an apply left behind back to the operating system.

@@ -98,6 +98,8 @@ type envStatus struct {
 	Action    string `json:"action,omitempty"`
 	// History is the last syncs that did something, newest first, as the agent recorded them.
 	History []sync.SyncRecord `json:"history,omitempty"`
+	// Deferred is the new revision a deploy window holds back (null when none waits).
+	Deferred *sync.Deferral `json:"deferred,omitempty"`
 }
 
 func statusesOf(states []*sync.State, namespace string) []envStatus {
@@ -108,7 +110,7 @@ func statusesOf(states []*sync.State, namespace string) []envStatus {
 			Stage: st.Stage, Progress: progressOf(st, time.Now()), Health: healthOf(st), AppliedAt: timeOrNil(st.AppliedAt),
 			AttemptedAt: timeOrNil(st.AttemptedAt), LastError: st.LastError, Objects: len(st.Inventory),
 			Removed: st.RemovedAt != "", RemovedAt: st.RemovedAt, Checks: st.Progress.Analysis, History: newestFirst(st.History),
-			Approval: sync.ApprovalOf(st),
+			Approval: sync.ApprovalOf(st), Deferred: st.Deferred,
 		}
 		if st.Err != nil {
 			es.StateError = st.Err.Error()
@@ -207,8 +209,9 @@ const maxMessage = 80
 
 // statusMessage says what needs attention: the last attempt's error (its first line, prefixed
 // with the attempted revision when that is not the one applied), the command that lets a rollout
-// waiting for approval go on, or why the environment is not healthy; when all is well, who
-// approved the stage of the revision rolling out or applied, else "".
+// waiting for approval go on, a new revision that waits for a deploy window (in full: it says
+// until when), or why the environment is not healthy; when all is well, who approved the stage
+// of the revision rolling out or applied, else "".
 func statusMessage(st *sync.State) string {
 	var msg string
 	switch {
@@ -223,6 +226,8 @@ func statusMessage(st *sync.State) string {
 		}
 	case st.Progress.Waiting():
 		msg = "run `ferry approve " + st.Env + "` to let " + shortRevision(st.Progress.Revision) + " go on past " + st.Stage
+	case st.Deferred != nil:
+		return oneLine("deferred: " + st.Deferred.Describe()) // not cut: it ends in until when
 	case st.Progress.Phase == sync.PhaseHalted && st.Progress.HaltReason != "":
 		msg = "rollout of " + shortRevision(st.Progress.HaltedRevision) + " halted: " + st.Progress.HaltReason
 	case st.AppliedRevision == "":
