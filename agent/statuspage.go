@@ -43,6 +43,10 @@ type EnvStatus struct {
 	Removed   bool   `json:"removed,omitempty"`
 	RemovedAt string `json:"removedAt,omitempty"`
 	Action    string `json:"action,omitempty"`
+	// Suspended is the `ferry suspend` in force (nil when none), and Suspension says it as
+	// `ferry status` does: "suspended by alice 5m ago: incident 42".
+	Suspended  *sync.Request `json:"suspended,omitempty"`
+	Suspension string        `json:"suspension,omitempty"`
 }
 
 // StatusReport is what /api/status serves: the environments in promotion order.
@@ -169,6 +173,7 @@ func (a *Agent) envStatus(r *http.Request, st *sync.State) EnvStatus {
 		es.Progress = st.Progress.Describe(st.Stage, now)
 		es.Checks, es.Analysis = st.Progress.DescribeChecks(), st.Progress.Analysis
 	}
+	es.Suspended, es.Suspension = st.Control.Suspended, st.Control.DescribeSuspension(now)
 	if !st.AttemptedAt.IsZero() {
 		es.LastSyncAge = now.Sub(st.AttemptedAt).Round(time.Second).String()
 	}

@@ -12,8 +12,8 @@ import (
 	"github.com/ferry-cd/ferry/render"
 )
 
-// worker syncs one environment: at most one sync of it runs at a time. Triggers (schedule,
-// webhook, drift, retry) coalesce: a trigger that arrives during a sync causes one more sync,
+// worker syncs one environment: at most one sync of it runs at a time, none while an operator
+// suspended it. Triggers (schedule, webhook, drift, retry, resume) coalesce: a trigger that arrives during a sync causes one more sync,
 // logged with the first of them.
 type worker struct {
 	t     *term
@@ -98,7 +98,13 @@ func (w *worker) run(ctx context.Context) {
 		case <-w.done:
 			return
 		case trigger := <-w.pokes:
+			if w.suspended() {
+				continue // `ferry resume` pokes it
+			}
 			w.syncOnce(ctx, trigger)
+			if w.suspended() { // suspended while the sync ran: stop what it started
+				w.endWait(errSuspended)
+			}
 		}
 	}
 }

@@ -13,6 +13,6 @@ func newRootCommand() *cobra.Command {
 	}
 	// Flag parsing errors are bad usage (exit 2).
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newVersionCommand(), newValidateCommand(), newRenderCommand(), newDiffCommand(), newSyncCommand(), newStatusCommand(), newPruneCommand(), newAgentCommand(), newPromoteCommand(), newRollbackCommand(), newImageCommand(), newDevCommand())
+	root.AddCommand(newVersionCommand(), newValidateCommand(), newRenderCommand(), newDiffCommand(), newSyncCommand(), newStatusCommand(), newPruneCommand(), newAgentCommand(), newPromoteCommand(), newRollbackCommand(), newImageCommand(), newSuspendCommand(), newResumeCommand(), newRetryCommand(), newDevCommand())
 	return root
 }

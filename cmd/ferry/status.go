@@ -88,6 +88,8 @@ type envStatus struct {
 	Removed   bool   `json:"removed,omitempty"`
 	RemovedAt string `json:"removedAt,omitempty"`
 	Action    string `json:"action,omitempty"`
+	// Suspended is the `ferry suspend` in force: by, at, reason (absent when none).
+	Suspended *sync.Request `json:"suspended,omitempty"`
 }
 
 func statusesOf(states []*sync.State, namespace string) []envStatus {
@@ -98,6 +100,7 @@ func statusesOf(states []*sync.State, namespace string) []envStatus {
 			Stage: st.Stage, Progress: progressOf(st, time.Now()), Health: healthOf(st), AppliedAt: timeOrNil(st.AppliedAt),
 			AttemptedAt: timeOrNil(st.AttemptedAt), LastError: st.LastError, Objects: len(st.Inventory),
 			Removed: st.RemovedAt != "", RemovedAt: st.RemovedAt, Checks: st.Progress.Analysis,
+			Suspended: st.Control.Suspended,
 		}
 		if st.Err != nil {
 			es.StateError = st.Err.Error()
@@ -142,7 +145,7 @@ func writeStatusTable(w io.Writer, states []*sync.State, namespace string, now t
 		if checks {
 			fmt.Fprintf(tw, "%s\t", cmp.Or(st.Progress.DescribeChecks(), "-"))
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", age(now, st.AttemptedAt), statusMessage(st))
+		fmt.Fprintf(tw, "%s\t%s\n", age(now, st.AttemptedAt), statusMessage(st, now))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -194,16 +197,18 @@ func healthOf(st *sync.State) string {
 // maxMessage bounds the MESSAGE column, in runes; `ferry status -o json` has the full error.
 const maxMessage = 80
 
-// statusMessage says what needs attention: the last attempt's error (its first line, prefixed
-// with the attempted revision when that is not the one applied), or why the environment is not
-// healthy. It is "" when all is well.
-func statusMessage(st *sync.State) string {
+// statusMessage says what needs attention: a suspension (who, how long before now, why), the
+// last attempt's error (its first line, prefixed with the attempted revision when that is not
+// the one applied), or why the environment is not healthy. It is "" when all is well.
+func statusMessage(st *sync.State, now time.Time) string {
 	var msg string
 	switch {
 	case st.Err != nil:
 		msg = "state ConfigMap unreadable: see below"
 	case st.RemovedAt != "":
 		msg = "not in ferry.yaml at " + shortRevision(st.RemovedAt) + ": see below"
+	case st.Control.Suspended != nil:
+		msg = st.Control.DescribeSuspension(now)
 	case st.LastError != "":
 		msg, _, _ = strings.Cut(st.LastError, "\n")
 		if st.AttemptedRevision != "" && st.AttemptedRevision != st.AppliedRevision {
