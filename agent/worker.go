@@ -91,6 +91,7 @@ func (w *worker) stop() {
 // run syncs the environment at each poke until ctx, the term's, ends or the worker stops.
 func (w *worker) run(ctx context.Context) {
 	defer w.endWait(nil)
+	skipped := false // a poke was skipped while suspended: the next sync is the resume's
 	for {
 		select {
 		case <-ctx.Done():
@@ -99,7 +100,11 @@ func (w *worker) run(ctx context.Context) {
 			return
 		case trigger := <-w.pokes:
 			if w.suspended() {
+				skipped = true
 				continue // `ferry resume` pokes it
+			}
+			if skipped {
+				trigger, skipped = TriggerResume, false
 			}
 			w.syncOnce(ctx, trigger)
 			if w.suspended() { // suspended while the sync ran: stop what it started
