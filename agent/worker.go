@@ -13,8 +13,8 @@ import (
 )
 
 // worker syncs one environment: at most one sync of it runs at a time, none while an operator
-// suspended it. Triggers (schedule, webhook, drift, retry, resume) coalesce: a trigger that arrives during a sync causes one more sync,
-// logged with the first of them.
+// suspended it. Triggers (schedule, webhook, drift, retry, resume) coalesce: a trigger that
+// arrives during a sync causes one more sync, logged with the first of them.
 type worker struct {
 	t     *term
 	env   string

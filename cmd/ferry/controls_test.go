@@ -81,7 +81,7 @@ func startControlsEnv(t *testing.T) *controlsEnv {
 	e.args = []string{"--repo", e.srv.RepoURL("config"), "--kubeconfig", c.KubeconfigPath, "--namespace", "ferry-system",
 		"--environments", "production", "--http-addr", e.addr, "--metrics-addr", e.addr, "--identity", "agent-controls",
 		"--cache-dir", t.TempDir(), "--health-timeout", "1m"}
-	e.agent = startAgent(t, e.args...)
+	e.agent = startAgent(e.t, e.args...) // e.t: it must outlive this subtest
 	e.agent.logs.WaitLine(t, map[string]any{"msg": "sync finished", "env": "production", "result": "applied", "health": "Healthy"}, 5*time.Minute)
 	return e
 }
@@ -148,7 +148,7 @@ func (e *controlsEnv) testSuspend(t *testing.T) {
 		if code := e.agent.stop(); code != 0 {
 			t.Errorf("agent exit code %d after SIGTERM", code)
 		}
-		e.agent = startAgent(t, e.args...)
+		e.agent = startAgent(e.t, e.args...) // e.t: it must outlive this subtest
 		e.agent.logs.WaitLine(t, map[string]any{"msg": "environment suspended", "env": "production"}, time.Minute)
 		e.checkUntouched(t, 0, 12*time.Second)
 	})
@@ -208,7 +208,7 @@ func (e *controlsEnv) checkStatusShowsSuspension(t *testing.T) {
 	t.Helper()
 	res := e.ferry(e.c.KubeconfigPath, "status")
 	t.Logf("ferry status:\n%s", res.stdout)
-	if !regexp.MustCompile(`suspended by \S+ \d+s ago: incident 42`).MatchString(res.stdout) {
+	if !regexp.MustCompile(`suspended by \S+ \d+[sm] ago: incident 42`).MatchString(res.stdout) {
 		t.Errorf("ferry status does not show the suspension:\n%s%s", res.stdout, res.stderr)
 	}
 	res = e.ferry(e.c.KubeconfigPath, "status", "-o", "json")
