@@ -14,6 +14,7 @@ type metrics struct {
 	drift    *prometheus.GaugeVec
 	halted   *prometheus.CounterVec
 	analysis *prometheus.CounterVec
+	suspend  *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -41,8 +42,11 @@ func newMetrics() *metrics {
 		analysis: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_analysis_total", Help: "Evaluations of rollout analysis checks, by environment, stage, check and result (pass, fail).",
 		}, []string{"env", "stage", "check", "result"}),
+		suspend: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ferry_environment_suspended", Help: "1 while an operator has suspended the environment (ferry suspend), else 0.",
+		}, []string{"env"}),
 	}
-	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift, m.halted, m.analysis,
+	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift, m.halted, m.analysis, m.suspend,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -64,4 +68,14 @@ func (m *metrics) forget(env string) {
 	m.drift.DeletePartialMatch(only)
 	m.halted.DeletePartialMatch(only)
 	m.analysis.DeletePartialMatch(only)
+	m.suspend.DeletePartialMatch(only)
+}
+
+// setSuspended records whether env is suspended.
+func (m *metrics) setSuspended(env string, suspended bool) {
+	v := 0.0
+	if suspended {
+		v = 1
+	}
+	m.suspend.WithLabelValues(env).Set(v)
 }

@@ -27,7 +27,10 @@ func (w *worker) apply(ctx context.Context, trigger Trigger, env *environments.E
 			return false
 		}
 		if st.Progress.HaltedRevision == revision {
-			return w.hold(ctx, trigger, env, st, res, revision) // not rolled out again until the branch moves
+			if req := retryOf(st, revision); req != nil {
+				return w.retryRollout(ctx, env, res, revision, req) // `ferry retry`
+			}
+			return w.hold(ctx, trigger, env, st, res, revision) // not rolled out again until the branch moves or a retry
 		}
 		w.setHeld("")
 		deployed, err := w.deployed(ctx, st, res)

@@ -54,10 +54,12 @@ type EnvStatus struct {
 	Pending []ImageChange `json:"pending,omitempty"`
 	// Rollout is the rollout in progress or halted, stage by stage (nil when none).
 	Rollout *RolloutStatus `json:"rollout,omitempty"`
-	// Suspended is the operator's `ferry suspend` (who, when, why) while it holds; Deferred a
-	// new revision waiting for a deploy window.
-	Suspended *sync.Request  `json:"suspended,omitempty"`
-	Deferred  *sync.Deferral `json:"deferred,omitempty"`
+	// Suspended is the operator's `ferry suspend` (who, when, why) while it holds, and
+	// Suspension says it as `ferry status` does: "suspended by alice 5m ago: incident 42".
+	// Deferred is a new revision waiting for a deploy window.
+	Suspended  *sync.Request  `json:"suspended,omitempty"`
+	Suspension string         `json:"suspension,omitempty"`
+	Deferred   *sync.Deferral `json:"deferred,omitempty"`
 	// History is the last syncs that did something, newest first.
 	History []SyncEntry `json:"history,omitempty"`
 }
@@ -192,6 +194,7 @@ func (a *Agent) envStatus(r *http.Request, st *sync.State) (EnvStatus, []string)
 		es.Checks, es.Analysis = st.Progress.DescribeChecks(), st.Progress.Analysis
 	}
 	es.Approval = sync.ApprovalOf(st)
+	es.Suspension = st.Control.DescribeSuspension(now)
 	if !st.AttemptedAt.IsZero() {
 		es.LastSyncAge = now.Sub(st.AttemptedAt).Round(time.Second).String()
 	}

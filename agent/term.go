@@ -31,6 +31,7 @@ type term struct {
 	healthy  map[string]healthMark // environments healthy at a revision, since when
 	proposed map[string]bool       // "target@revision" promotions already proposed
 	prs      map[string]string     // target environment → its open promotion PR, as proposed
+	ctl      controls              // the operators' controls, as watchControls sees them
 
 	marking  gosync.Mutex // one markRemoved pass at a time
 	markedAt string       // the environment names of ferry.yaml that the last markRemoved pass was started for
@@ -45,13 +46,16 @@ func (a *Agent) lead(ctx context.Context) {
 	}
 	syncer.EnableDriftWatch(ctx)
 	t := &term{a: a, syncer: syncer, cron: cron.New(), heads: newHeads(a.src), workers: map[string]*worker{},
-		healthy: map[string]healthMark{}, proposed: map[string]bool{}, prs: map[string]string{}}
+		healthy: map[string]healthMark{}, proposed: map[string]bool{}, prs: map[string]string{},
+		ctl: controls{byEnv: map[string]sync.Control{}}}
 	a.setTerm(t)
 	defer a.setTerm(nil)
 	t.cron.Start()
 	defer t.cron.Stop()
 	go t.forwardDrift(ctx)
-	t.configureUntilReady(ctx)
+	if t.watchControls(ctx) { // a suspended environment is not synced, not even at startup
+		t.configureUntilReady(ctx)
+	}
 	<-ctx.Done()
 	t.wg.Wait()
 }
@@ -139,6 +143,7 @@ func (t *term) reconcile(ctx context.Context, p *environments.Pipeline) {
 			t.workers[env.Name] = w
 			t.wg.Add(1)
 			go func() { defer t.wg.Done(); w.run(ctx); t.retire(ctx, w) }()
+			t.a.metrics.setSuspended(env.Name, t.controlOf(env.Name).Suspended != nil)
 		}
 		if interval := w.schedule(env.Schedule); interval > 0 && (shortest == 0 || interval < shortest) {
 			shortest = interval

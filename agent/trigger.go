@@ -14,8 +14,11 @@ const (
 	TriggerWebhook Trigger = "webhook"
 	// TriggerDrift is an object of the environment changed by another writer.
 	TriggerDrift Trigger = "drift"
-	// TriggerRetry is the retry, with backoff, after a failed sync.
+	// TriggerRetry is the retry, with backoff, after a failed sync, and `ferry retry`: the
+	// rollout of a halted revision started again.
 	TriggerRetry Trigger = "retry"
+	// TriggerResume is `ferry resume`: the first sync of a suspended environment, at once.
+	TriggerResume Trigger = "resume"
 	// TriggerApproval is an approval of a stage that waits for one (issue 17); nothing sends
 	// it yet.
 	TriggerApproval Trigger = "approval"

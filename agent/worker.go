@@ -13,9 +13,9 @@ import (
 	"github.com/ferry-cd/ferry/render"
 )
 
-// worker syncs one environment: at most one sync of it runs at a time. Triggers (schedule,
-// webhook, drift, retry) coalesce: a trigger that arrives during a sync causes one more sync,
-// logged with the first of them.
+// worker syncs one environment: at most one sync of it runs at a time, none while an operator
+// suspended it. Triggers (schedule, webhook, drift, retry, resume) coalesce: a trigger that
+// arrives during a sync causes one more sync, logged with the first of them.
 type worker struct {
 	t     *term
 	env   string
@@ -95,6 +95,7 @@ func (w *worker) stop() {
 // run syncs the environment at each poke until ctx, the term's, ends or the worker stops.
 func (w *worker) run(ctx context.Context) {
 	defer w.endWait(nil)
+	skipped := false // a poke was skipped while suspended: the next sync is the resume's
 	for {
 		select {
 		case <-ctx.Done():
@@ -102,7 +103,17 @@ func (w *worker) run(ctx context.Context) {
 		case <-w.done:
 			return
 		case trigger := <-w.pokes:
+			if w.suspended() {
+				skipped = true
+				continue // `ferry resume` pokes it
+			}
+			if skipped {
+				trigger, skipped = TriggerResume, false
+			}
 			w.syncOnce(ctx, trigger)
+			if w.suspended() { // suspended while the sync ran: stop what it started
+				w.endWait(errSuspended)
+			}
 		}
 	}
 }

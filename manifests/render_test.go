@@ -44,6 +44,7 @@ func TestRenderObjects(t *testing.T) {
 		"Namespace /ferry-system",
 		"PodDisruptionBudget ferry-system/ferry",
 		"Role ferry-system/ferry",
+		"Role ferry-system/ferry-operator",
 		"RoleBinding ferry-system/ferry",
 		"Service ferry-system/ferry",
 		"ServiceAccount ferry-system/ferry",

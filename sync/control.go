@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/util/retry"
 )
 
@@ -24,6 +25,35 @@ type Control struct {
 	Retry *Request `json:"retry,omitempty"`
 	// Resumed records the last `ferry resume`, so that the agent syncs at once.
 	Resumed *Request `json:"resumed,omitempty"`
+}
+
+// DescribeSuspension says who suspended the environment, how long ago and why, as `ferry status`
+// and the status page show it: "suspended by alice 5m ago: incident 42"; "" when it is not.
+func (c Control) DescribeSuspension(now time.Time) string {
+	r := c.Suspended
+	if r == nil {
+		return ""
+	}
+	s := "suspended by " + r.By + " " + ago(now, r.At)
+	if r.Reason != "" {
+		s += ": " + r.Reason
+	}
+	return s
+}
+
+// ago formats how long before now t was, in its largest whole unit: "40s ago", "5m ago",
+// "3h ago", "2d ago".
+func ago(now, t time.Time) string {
+	d := max(now.Sub(t), 0)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
 }
 
 // Request is one operator's control: who (the Kubernetes user, from a SelfSubjectReview), when,
@@ -85,6 +115,43 @@ func (s *StateStore) Update(ctx context.Context, env string, change func(*State)
 		return s.save(ctx, st) // never Save: it would take another operator's controls over these
 	})
 }
+
+// ControlOf returns the environment whose state ConfigMap cm is, and the controls it holds. ok
+// is false for a ConfigMap that is not a state ConfigMap (no StateLabel, or not named
+// ferry-<its value>: Load would never read it). The error names the ConfigMap and says why its
+// controls cannot be decoded.
+func ControlOf(cm *corev1.ConfigMap) (env string, c Control, ok bool, err error) {
+	env = cm.Labels[StateLabel]
+	if env == "" || cm.Name != StateConfigMapName(env) {
+		return "", Control{}, false, nil
+	}
+	if err := getJSON(cm.Data, keyControl, &c); err != nil {
+		return env, Control{}, true, fmt.Errorf("state ConfigMap %s: %w", cm.Name, err)
+	}
+	return env, c, true, nil
+}
+
+// ControlOnly returns a copy of obj, when it is a ConfigMap, that keeps only what ControlOf
+// reads: name, namespace, labels, resource version and the controls. A watch that caches state
+// ConfigMaps for their controls uses it (a client-go transform) so as not to hold their
+// inventories. Any other object is returned as it is; the error is always nil.
+func ControlOnly(obj any) (any, error) {
+	cm, ok := obj.(*corev1.ConfigMap)
+	if !ok {
+		return obj, nil
+	}
+	trimmed := &corev1.ConfigMap{}
+	trimmed.Name, trimmed.Namespace, trimmed.Labels = cm.Name, cm.Namespace, cm.Labels
+	trimmed.ResourceVersion, trimmed.UID = cm.ResourceVersion, cm.UID
+	if raw, ok := cm.Data[keyControl]; ok {
+		trimmed.Data = map[string]string{keyControl: raw}
+	}
+	return trimmed, nil
+}
+
+// Stored reports whether st was loaded from a state ConfigMap (or saved to one): false for the
+// empty State that Load returns when the ConfigMap is missing.
+func (st *State) Stored() bool { return st.resourceVersion != "" }
 
 // ConfigMap keys of the fields in this file.
 const (

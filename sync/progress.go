@@ -32,6 +32,10 @@ type Progress struct {
 	// HaltedBeforeApply records that the halted rollout applied nothing (a stage selected no
 	// object, or every object): holding the environment leaves no object to it.
 	HaltedBeforeApply bool `json:"haltedBeforeApply,omitempty"`
+	// RetriedAt is the time of the `ferry retry` request (Control.Retry.At) the agent last
+	// honoured: each request rolls the halted revision out again once, so that a second halt
+	// of it is not retried in a loop.
+	RetriedAt time.Time `json:"retriedAt,omitzero"`
 	// Analysis is the state of the analysis checks of the stage at StageIndex (kept after a
 	// halt, so that status shows what the checks saw); nil when that stage has none.
 	Analysis []CheckState `json:"analysis,omitempty"`

@@ -88,8 +88,9 @@ const (
 	inventoryCompressAbove = 32 << 10
 )
 
-// stateLabel marks a state ConfigMap; its value is the environment's name.
-const stateLabel = "ferry.dev/state"
+// StateLabel marks a state ConfigMap; its value is the environment's name. The agent's watch
+// of the operators' controls selects the state ConfigMaps by it.
+const StateLabel = "ferry.dev/state"
 
 // StateStore reads and writes state ConfigMaps in one namespace.
 type StateStore struct {
@@ -127,7 +128,7 @@ func (s *StateStore) Load(ctx context.Context, env string) (*State, error) {
 func (s *StateStore) List(ctx context.Context) ([]*State, error) {
 	var states []*State
 	// Pages bound the memory a response takes: a state ConfigMap holds up to ~1 MiB of inventory.
-	opts := metav1.ListOptions{LabelSelector: stateLabel, Limit: 50}
+	opts := metav1.ListOptions{LabelSelector: StateLabel, Limit: 50}
 	for {
 		list, err := s.client.CoreV1().ConfigMaps(s.namespace).List(ctx, opts)
 		if err != nil {
@@ -135,7 +136,7 @@ func (s *StateStore) List(ctx context.Context) ([]*State, error) {
 		}
 		for i := range list.Items {
 			cm := &list.Items[i]
-			env := cm.Labels[stateLabel]
+			env := cm.Labels[StateLabel]
 			if env == "" || cm.Name != StateConfigMapName(env) {
 				continue
 			}
@@ -320,7 +321,7 @@ func encodeState(st *State) (*corev1.ConfigMap, error) {
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   StateConfigMapName(st.Env),
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "ferry", stateLabel: st.Env},
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "ferry", StateLabel: st.Env},
 		},
 		Data: map[string]string{
 			keyAppliedRevision:   st.AppliedRevision,

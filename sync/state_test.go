@@ -90,8 +90,8 @@ func TestStateRoundTrip(t *testing.T) {
 			if got, want := cm.Name, "ferry-"+tc.state.Env; got != want {
 				t.Errorf("ConfigMap name = %q, want %q", got, want)
 			}
-			if got := cm.Labels[stateLabel]; got != tc.state.Env {
-				t.Errorf("label %s = %q, want %q", stateLabel, got, tc.state.Env)
+			if got := cm.Labels[StateLabel]; got != tc.state.Env {
+				t.Errorf("label %s = %q, want %q", StateLabel, got, tc.state.Env)
 			}
 			if got, want := cm.Data[keyInventoryCount], fmt.Sprint(len(tc.state.Inventory)); got != want {
 				t.Errorf("%s = %q, want %q", keyInventoryCount, got, want)

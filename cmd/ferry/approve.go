@@ -2,16 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/ferry-cd/ferry/sync"
 )
@@ -29,15 +24,11 @@ func newApproveCommand() *cobra.Command {
 			"revision (a full SHA or a prefix of at least 7 characters) is the one waiting.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := kube.config()
+			op, err := newOperator(cmd.Context(), &kube)
 			if err != nil {
 				return err
 			}
-			client, err := kubernetes.NewForConfig(cfg)
-			if err != nil {
-				return fmt.Errorf("kubernetes client: %w", err)
-			}
-			a, err := approve(cmd.Context(), client, kube.namespace, args[0], revision)
+			a, err := op.approve(cmd.Context(), args[0], revision)
 			if err != nil {
 				return err
 			}
@@ -54,31 +45,18 @@ func newApproveCommand() *cobra.Command {
 
 // approve writes the caller's approval of the rollout of env that waits for one, and returns
 // it. It refuses when env does not wait for approval, or waits with another revision than
-// revision (when given). A 403 of the API server is an error that says which permission lacks.
-func approve(ctx context.Context, client kubernetes.Interface, namespace, env, revision string) (*sync.Request, error) {
-	by, err := whoAmI(ctx, client)
-	if err != nil {
-		return nil, err
-	}
-	store := sync.NewStateStore(client, namespace)
-	// A read first, so that a refusal (or a 403 on get) is told before any write is tried.
-	st, err := store.Load(ctx, env)
-	if err != nil {
-		return nil, forbidden(err, "get", namespace, env)
-	}
-	if _, err := approval(st, namespace, revision, by, time.Now()); err != nil {
-		return nil, err
-	}
+// revision (when given); the state is read again at the write, since it may have moved on.
+func (o *operator) approve(ctx context.Context, env, revision string) (*sync.Request, error) {
 	var a *sync.Request
-	err = store.Update(ctx, env, func(st *sync.State) error {
-		req, err := approval(st, namespace, revision, by, time.Now()) // again: the state may have moved on
+	err := o.update(ctx, "approve", env, func(st *sync.State) error {
+		req, err := approval(st, o.namespace, revision, o.user, time.Now())
 		if err != nil {
 			return err
 		}
 		st.Control.Approval, a = req, req
 		return nil
 	})
-	return a, forbidden(err, "update", namespace, env)
+	return a, err
 }
 
 // approval returns the approval by of the rollout st waits with, at now; an error that says
@@ -115,29 +93,4 @@ func doing(st *sync.State, namespace string, now time.Time) string {
 		return fmt.Sprintf("it is rolling out %s (%s)", shortRevision(p.Revision), p.Describe(st.Stage, now))
 	}
 	return fmt.Sprintf("it runs %s, with no rollout in progress", shortRevision(st.AppliedRevision))
-}
-
-// whoAmI returns the caller's Kubernetes user name, as the API server authenticated it.
-func whoAmI(ctx context.Context, client kubernetes.Interface) (string, error) {
-	r, err := client.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-	if err != nil {
-		return "", fmt.Errorf("who am I: SelfSubjectReview (authentication.k8s.io/v1, Kubernetes 1.28 or later): %w", err)
-	}
-	if r.Status.UserInfo.Username == "" {
-		return "", errors.New("who am I: the API server's SelfSubjectReview names no user")
-	}
-	return r.Status.UserInfo.Username, nil
-}
-
-// forbidden turns a 403 from the API server into an error that names the verb and the
-// ConfigMap the caller may not touch, and the Role to ask for; any other error is returned as
-// it is.
-func forbidden(err error, verb, namespace, env string) error {
-	if !apierrors.IsForbidden(err) {
-		return err
-	}
-	return fmt.Errorf("forbidden: you may not %s the state ConfigMap %s/%s (the API server answered 403). "+
-		"Ask for a Role that allows get and update on configmaps in namespace %s, bound to you "+
-		"(manifests/ has one for operators); the API server said: %w",
-		verb, namespace, sync.StateConfigMapName(env), namespace, err)
 }

@@ -13,6 +13,6 @@ func newRootCommand() *cobra.Command {
 	}
 	// Flag parsing errors are bad usage (exit 2).
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newVersionCommand(), newValidateCommand(), newRenderCommand(), newDiffCommand(), newSyncCommand(), newStatusCommand(), newPruneCommand(), newApproveCommand(), newAgentCommand(), newPromoteCommand(), newRollbackCommand(), newImageCommand(), newDevCommand())
+	root.AddCommand(newVersionCommand(), newValidateCommand(), newRenderCommand(), newDiffCommand(), newSyncCommand(), newStatusCommand(), newPruneCommand(), newApproveCommand(), newSuspendCommand(), newResumeCommand(), newRetryCommand(), newAgentCommand(), newPromoteCommand(), newRollbackCommand(), newImageCommand(), newDevCommand())
 	return root
 }

@@ -100,6 +100,8 @@ type envStatus struct {
 	History []sync.SyncRecord `json:"history,omitempty"`
 	// Deferred is the new revision a deploy window holds back (null when none waits).
 	Deferred *sync.Deferral `json:"deferred,omitempty"`
+	// Suspended is the `ferry suspend` in force: by, at, reason (absent when none).
+	Suspended *sync.Request `json:"suspended,omitempty"`
 }
 
 func statusesOf(states []*sync.State, namespace string) []envStatus {
@@ -110,7 +112,7 @@ func statusesOf(states []*sync.State, namespace string) []envStatus {
 			Stage: st.Stage, Progress: progressOf(st, time.Now()), Health: healthOf(st), AppliedAt: timeOrNil(st.AppliedAt),
 			AttemptedAt: timeOrNil(st.AttemptedAt), LastError: st.LastError, Objects: len(st.Inventory),
 			Removed: st.RemovedAt != "", RemovedAt: st.RemovedAt, Checks: st.Progress.Analysis, History: newestFirst(st.History),
-			Approval: sync.ApprovalOf(st), Deferred: st.Deferred,
+			Approval: sync.ApprovalOf(st), Deferred: st.Deferred, Suspended: st.Control.Suspended,
 		}
 		if st.Err != nil {
 			es.StateError = st.Err.Error()
@@ -155,7 +157,7 @@ func writeStatusTable(w io.Writer, states []*sync.State, namespace string, now t
 		if checks {
 			fmt.Fprintf(tw, "%s\t", cmp.Or(st.Progress.DescribeChecks(), "-"))
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", age(now, st.AttemptedAt), statusMessage(st))
+		fmt.Fprintf(tw, "%s\t%s\n", age(now, st.AttemptedAt), statusMessage(st, now))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -207,18 +209,21 @@ func healthOf(st *sync.State) string {
 // maxMessage bounds the MESSAGE column, in runes; `ferry status -o json` has the full error.
 const maxMessage = 80
 
-// statusMessage says what needs attention: the last attempt's error (its first line, prefixed
-// with the attempted revision when that is not the one applied), the command that lets a rollout
-// waiting for approval go on, a new revision that waits for a deploy window (in full: it says
-// until when), or why the environment is not healthy; when all is well, who approved the stage
-// of the revision rolling out or applied, else "".
-func statusMessage(st *sync.State) string {
+// statusMessage says what needs attention: a suspension (who, how long before now, why), the
+// last attempt's error (its first line, prefixed with the attempted revision when that is not
+// the one applied), the command that lets a rollout waiting for approval go on, a new revision
+// that waits for a deploy window (in full: it says until when), or why the environment is not
+// healthy; when all is well, who approved the stage of the revision rolling out or applied,
+// else "".
+func statusMessage(st *sync.State, now time.Time) string {
 	var msg string
 	switch {
 	case st.Err != nil:
 		msg = "state ConfigMap unreadable: see below"
 	case st.RemovedAt != "":
 		msg = "not in ferry.yaml at " + shortRevision(st.RemovedAt) + ": see below"
+	case st.Control.Suspended != nil:
+		msg = st.Control.DescribeSuspension(now)
 	case st.LastError != "":
 		msg, _, _ = strings.Cut(st.LastError, "\n")
 		if st.AttemptedRevision != "" && st.AttemptedRevision != st.AppliedRevision {
