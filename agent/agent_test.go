@@ -56,22 +56,33 @@ func TestPollingAppliesACommitWithinOnePeriod(t *testing.T) {
 		t.Errorf("%d applied lines for %s, want exactly one", n, sha[:7])
 	}
 
-	body := httpGet(t, "http://"+opts.MetricsAddr+"/metrics")
-	for _, want := range []string{`ferry_sync_total{env="staging",result="applied"}`, `ferry_environment_ready{env="staging"} 1`,
-		`ferry_applied_revision_info{env="staging",revision="` + sha + `"} 1`, "ferry_sync_duration_seconds_bucket"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
-	}
-	events, err := f.kube.CoreV1().Events(f.ns).List(t.Context(), metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The metrics and Events are recorded just after the line: poll for them a moment.
+	wantMetrics := []string{`ferry_sync_total{env="staging",result="applied"}`, `ferry_environment_ready{env="staging"} 1`,
+		`ferry_applied_revision_info{env="staging",revision="` + sha + `"} 1`, "ferry_sync_duration_seconds_bucket"}
+	var missing []string
 	reasons := map[string]int{}
-	for _, e := range events.Items {
-		if e.InvolvedObject.Name == "ferry-staging" {
-			reasons[e.Reason]++
+	_ = wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		body := httpGet(t, "http://"+opts.MetricsAddr+"/metrics")
+		missing = nil
+		for _, want := range wantMetrics {
+			if !strings.Contains(body, want) {
+				missing = append(missing, want)
+			}
 		}
+		events, err := f.kube.CoreV1().Events(f.ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		reasons = map[string]int{}
+		for _, e := range events.Items {
+			if e.InvolvedObject.Name == "ferry-staging" {
+				reasons[e.Reason]++
+			}
+		}
+		return len(missing) == 0 && reasons["RevisionApplied"] >= 2 && reasons["HealthChanged"] >= 1, nil
+	})
+	for _, m := range missing {
+		t.Errorf("/metrics lacks %s", m)
 	}
 	if reasons["RevisionApplied"] < 2 || reasons["HealthChanged"] < 1 {
 		t.Errorf("events on ferry-staging: %v, want RevisionApplied for both revisions and HealthChanged", reasons)

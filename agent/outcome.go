@@ -222,10 +222,10 @@ func (w *worker) fail(ctx context.Context, revision string, trigger Trigger, err
 // nothing, and, on change, in Events.
 func (w *worker) finish(ctx context.Context, trigger Trigger, rep *sync.Report, err error) {
 	LogSync(w.t.a.log, w.env, rep.Revision, "", trigger, rep, err)
+	w.record(ctx, rep, err) // metrics and Events first: they follow the line at once
 	if err != nil || !rep.NoOp {
 		w.remember(ctx, attemptOf(trigger, "", rep, err), nil)
 	}
-	w.record(ctx, rep, err)
 }
 
 // record counts a finished attempt in metrics, Events and commit statuses.
