@@ -71,10 +71,10 @@ func (o *rolloutObserver) StageSoaked(_ context.Context, st environments.Stage) 
 // Finished logs the last stage's sync line and records the sync, in the history too.
 func (o *rolloutObserver) Finished(ctx context.Context, st environments.Stage, rep *sync.Report) {
 	LogSync(o.w.t.a.log, o.env.Name, o.revision, st.Name, o.trigger, rep, nil)
+	o.w.record(ctx, rep, nil) // metrics and Events first: they follow the line at once
 	rec := attemptOf(o.trigger, st.Name, rep, nil)
 	rec.Duration = time.Since(o.started)
 	o.w.remember(ctx, rec, nil)
-	o.w.record(ctx, rep, nil)
 }
 
 // Halted logs the halt, counts it, and records an Event and a failure commit status.
