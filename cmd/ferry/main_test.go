@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -20,6 +21,10 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	// controller-runtime takes its logger once, and a null one by itself 30 s after its first
+	// use: route the libraries' logs now, so that a test that switches their handler later
+	// (TestLibraryLogsFollowTheLogFormat) still sees them however long the tests before it ran.
+	routeLibraryLogs(io.Discard)
 	os.Exit(m.Run())
 }
 
