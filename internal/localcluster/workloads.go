@@ -79,8 +79,11 @@ func (c *Cluster) startControllerManager(binDir string, certs *pki) (*procgroup.
 		"--authorization-kubeconfig="+c.KubeconfigPath,
 		"--controllers=*,-nodeipam",
 		// kwok renews the fake nodes' leases from the same two busy cores as everything else; a
-		// late renewal must not mark a node NotReady and every pod on it unready mid-test.
-		"--node-monitor-grace-period=3m",
+		// late renewal must not mark a node NotReady and every pod on it unready mid-test. 3m
+		// was not enough: an e2e rollout saw every pod of its node go NodeNotReady at once (and
+		// the node Ready again a moment later) while the machine was loaded, so fake nodes are
+		// given half an hour.
+		"--node-monitor-grace-period=30m",
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(port),
