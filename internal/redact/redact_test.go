@@ -173,3 +173,22 @@ func TestSecretPair(t *testing.T) {
 		})
 	}
 }
+
+func TestCredentials(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want []string
+	}{
+		{"https://ci:s3cret@example.com/r.git", []string{"s3cret"}},
+		{"https://ci:s%2Fcret@example.com/r.git", []string{"s%2Fcret", "s/cret"}},
+		{"https://t0k3n@example.com/r.git", []string{"t0k3n"}},
+		{"ssh://git@example.com/r.git", nil},
+		{"https://example.com/r.git", nil},
+		{"git@example.com:r.git", nil},
+	}
+	for _, tc := range tests {
+		if diff := cmp.Diff(tc.want, redact.Credentials(tc.raw)); diff != "" {
+			t.Errorf("Credentials(%q) (-want +got):\n%s", tc.raw, diff)
+		}
+	}
+}

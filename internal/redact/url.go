@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -71,4 +72,32 @@ func Text(s string) string {
 		return s
 	}
 	return urlInText.ReplaceAllStringFunc(s, URL)
+}
+
+// Credentials returns the secrets in raw's user info, for a [Set]: the password, or the lone
+// user name of a URL that is not ssh. None for a URL without user info.
+func Credentials(raw string) []string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil
+	}
+	authority, _, _ := strings.Cut(rest, "/")
+	at := strings.LastIndex(authority, "@")
+	if at < 0 {
+		return nil
+	}
+	userinfo := authority[:at]
+	if masked := maskUserInfo(scheme, userinfo); masked == userinfo {
+		return nil
+	}
+	var out []string
+	user, password, has := strings.Cut(userinfo, ":")
+	if !has {
+		password = user
+	}
+	out = append(out, password)
+	if unescaped, err := url.PathUnescape(password); err == nil && unescaped != password {
+		out = append(out, unescaped)
+	}
+	return out
 }
