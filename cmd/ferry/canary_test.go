@@ -39,7 +39,7 @@ type capture struct {
 // TestNoSecretLeaks plants canary values — Secret data in both overlays (one changed by a
 // commit, one shown in a promotion's diff, one in a Secret the API server refuses), the git
 // password the agent fetches with, a wrong git password, and the Gitea token — then drives
-// ferry through syncs, failed syncs, `ferry diff`, `ferry status -o json`, `ferry validate`,
+// ferry through syncs, failed syncs, `ferry diff`, `ferry render`, `ferry status -o json`, `ferry validate`,
 // `ferry promote` on a real Gitea, the status page, /api/status, /metrics, Events, the state
 // ConfigMaps and a fetch with bad credentials. Every byte captured is searched for every
 // canary, raw, URL-escaped and base64-encoded (at each alignment): there must be no hit.
@@ -146,6 +146,11 @@ func TestNoSecretLeaks(t *testing.T) {
 		t.Errorf("ferry diff of a changed Secret: exit %d, want a masked change:\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	add("ferry diff of a changed Secret", res.stdout+res.stderr, "canary-db")
+	res = runFerry(t, ctx, "render", "staging", "--repo", dir)
+	if res.code != 0 || !strings.Contains(res.stderr, secretsMaskedNote) {
+		t.Errorf("ferry render: exit %d, want the masked note on stderr:\n%s", res.code, res.stderr)
+	}
+	add("ferry render", res.stdout+res.stderr, "canary-db")
 	res = runFerry(t, ctx, "status", "-o", "json", "--kubeconfig", c.KubeconfigPath)
 	// The state records the last failure, the render's, whose message held the literal.
 	add("ferry status -o json", res.stdout+res.stderr, "invalid literal source")
