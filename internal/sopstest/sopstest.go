@@ -80,15 +80,16 @@ type store interface {
 }
 
 func storeFor(f formats.Format) store {
+	c := config.NewStoresConfig() // sops' own defaults, as decrypt.DataWithFormat uses them
 	switch f {
 	case formats.Yaml:
-		return sopsyaml.NewStore(&config.YAMLStoreConfig{})
+		return sopsyaml.NewStore(&c.YAML)
 	case formats.Json:
-		return sopsjson.NewStore(&config.JSONStoreConfig{})
+		return sopsjson.NewStore(&c.JSON)
 	case formats.Dotenv:
-		return dotenv.NewStore(&config.DotenvStoreConfig{})
+		return dotenv.NewStore(&c.Dotenv)
 	default:
-		return sopsjson.NewBinaryStore(&config.JSONBinaryStoreConfig{})
+		return sopsjson.NewBinaryStore(&c.JSONBinary)
 	}
 }
 
