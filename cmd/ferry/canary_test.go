@@ -27,6 +27,7 @@ import (
 	"github.com/ferry-cd/ferry/agent"
 	"github.com/ferry-cd/ferry/internal/giteatest"
 	"github.com/ferry-cd/ferry/internal/gitserver"
+	"github.com/ferry-cd/ferry/internal/sopstest"
 	"github.com/ferry-cd/ferry/internal/testutil"
 )
 
@@ -136,10 +137,20 @@ func TestNoSecretLeaks(t *testing.T) {
 	refusedJSON := srv.Commit(t, "config", "staging: a pull secret that is not JSON", map[string]string{"environments/staging/refused.yaml": badJSON})
 	line = logs.WaitLine(t, map[string]any{"msg": "sync failed", "env": "staging", "revision": refusedJSON[:7]}, 2*time.Minute)
 	t.Logf("refused pull secret: %v", line["error"])
+	// A render that fails on a sops file encrypted for a key the agent does not have.
+	otherKey := sopstest.NewIdentity(t)
+	canary["other age key"] = otherKey.Secret
+	foreign := srv.Commit(t, "config", "staging: a Secret encrypted for another key", map[string]string{
+		"environments/staging/sops-secret.yaml": sopsSecret(t, otherKey, canary["sops secret"]),
+		stagingKust:                             files[stagingKust],
+	}, "environments/staging/refused.yaml")
+	line = logs.WaitLine(t, map[string]any{"msg": "sync failed", "env": "staging", "revision": foreign[:7], "phase": "render"}, 2*time.Minute)
+	t.Logf("sops file for another key: %v", line["error"])
 	// A render that fails on a secretGenerator literal typed with ":" for "=".
 	literal := srv.Commit(t, "config", "staging: a generated Secret", map[string]string{
-		stagingKust: strings.Replace(files[stagingKust], "secretGenerator:\n", "secretGenerator:\n- name: canary-generated\n  literals:\n  - password:"+canary["literal"]+"\n", 1),
-	}, "environments/staging/refused.yaml")
+		stagingKust:                             strings.Replace(files[stagingKust], "secretGenerator:\n", "secretGenerator:\n- name: canary-generated\n  literals:\n  - password:"+canary["literal"]+"\n", 1),
+		"environments/staging/sops-secret.yaml": files["environments/staging/sops-secret.yaml"],
+	})
 	line = logs.WaitLine(t, map[string]any{"msg": "sync failed", "env": "staging", "revision": literal[:7], "phase": "render"}, 2*time.Minute)
 	t.Logf("secretGenerator literal: %v", line["error"])
 	time.Sleep(2 * time.Second) // a retry or two, and their Events
