@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ferry-cd/ferry/environments"
-	"github.com/ferry-cd/ferry/internal/repoview"
+	"github.com/ferry-cd/ferry/internal/redact"
 	"github.com/ferry-cd/ferry/sync"
 )
 
@@ -109,7 +109,7 @@ func (a *Agent) Status(r *http.Request) (*StatusReport, error) {
 	for _, st := range states {
 		byName[st.Env] = st
 	}
-	rep := &StatusReport{Repository: repoview.Redact(a.opts.Source.URL), Branch: a.opts.Source.Branch, Leading: a.Leading(), Generated: time.Now()}
+	rep := &StatusReport{Repository: redact.URL(a.opts.Source.URL), Branch: a.opts.Source.Branch, Leading: a.Leading(), Generated: time.Now()}
 	only := map[string][]string{}
 	for _, name := range a.statusOrder(states) {
 		if st := byName[name]; st != nil && a.selected(name) {

@@ -35,8 +35,22 @@ func (d decoder) environment(n *yaml.Node, path string) Environment {
 		"promotion":     func(n *yaml.Node, path string) { e.Promotion = d.promotion(n, path) },
 		"rollout":       func(n *yaml.Node, path string) { e.Rollout = d.rollout(n, path) },
 		"windows":       func(n *yaml.Node, path string) { e.Windows = d.windows(n, path, false) },
+		"decryption":    func(n *yaml.Node, path string) { e.Decryption = d.decryption(n, path) },
+		"secrets":       d.setString((*string)(&e.Secrets)),
 	})
 	return e
+}
+
+func (d decoder) decryption(n *yaml.Node, path string) *Decryption {
+	dc := &Decryption{}
+	applyDefaults(dc)
+	if !d.mapping(n, path, fields{
+		"provider":   d.setString(&dc.Provider),
+		"recipients": d.setStrings(&dc.Recipients),
+	}) {
+		return nil
+	}
+	return dc
 }
 
 func (d decoder) promotion(n *yaml.Node, path string) *Promotion {

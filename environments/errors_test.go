@@ -225,7 +225,7 @@ environments:
 		`ferry.yaml:17:5: environments[2].path: is required`,
 		`ferry.yaml:17:5: environments[2].namespace: is required`,
 		`ferry.yaml:17:11: environments[2].name: duplicate environment name "staging"; first at line 3`,
-		`ferry.yaml:18:5: environments[2].paht: unknown field; known fields are allowEmpty, clusterScoped, name, namespace, path, pin, promotion, prune, rollout, schedule, windows`,
+		`ferry.yaml:18:5: environments[2].paht: unknown field; known fields are allowEmpty, clusterScoped, decryption, name, namespace, path, pin, promotion, prune, rollout, schedule, secrets, windows`,
 	}
 	_, err := Parse([]byte(in))
 	if err == nil {

@@ -61,7 +61,37 @@ type Environment struct {
 	// Windows are the environment's own deploy windows (see Pipeline.WindowsOf for all that
 	// apply to it).
 	Windows []Window
+	// Decryption is how the render decrypts SOPS-encrypted files; nil when ferry.yaml has
+	// none, and then an encrypted file is an error.
+	Decryption *Decryption
+	// Secrets is the policy for plain-text Secrets: SecretsAny (the default) or
+	// SecretsEncryptedOnly.
+	Secrets SecretsPolicy
 }
+
+// Decryption says how an environment's render decrypts SOPS files.
+type Decryption struct {
+	Provider string // DecryptionSOPS, the only provider
+	// Recipients are the age public keys (age1…) whose identities this environment may use:
+	// of the identities in SOPS_AGE_KEY_FILE and SOPS_AGE_KEY, only those whose recipient is
+	// listed are offered to sops, so that one environment cannot decrypt another's files.
+	// Empty offers every identity.
+	Recipients []string
+}
+
+// DecryptionSOPS is the value of Decryption.Provider for SOPS with age keys.
+const DecryptionSOPS = "sops"
+
+// SecretsPolicy is an environment's policy for Secrets in its render.
+type SecretsPolicy string
+
+// The values of SecretsPolicy.
+const (
+	SecretsAny SecretsPolicy = "" // plain-text and encrypted Secrets are both applied
+	// SecretsEncryptedOnly refuses a Secret manifest that is not sops-encrypted, a
+	// secretGenerator literal, and a secretGenerator source file that is not sops-encrypted.
+	SecretsEncryptedOnly SecretsPolicy = "encrypted-only"
+)
 
 // Promotion says where an environment's image tags come from.
 type Promotion struct {
@@ -158,6 +188,8 @@ func applyDefaults(v any) {
 		v.FailureLimit = DefaultFailureLimit
 	case *WebhookCheck:
 		v.Timeout = DefaultWebhookTimeout
+	case *Decryption:
+		v.Provider = DecryptionSOPS
 	}
 }
 

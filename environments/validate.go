@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"filippo.io/age"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -78,6 +79,29 @@ func validateEnvironment(r *report, e *Environment, at string) {
 		validateRollout(r, ro, field(at, "rollout"))
 	}
 	validateWindows(r, e.Windows, field(at, "windows"), nil)
+	if dc := e.Decryption; dc != nil {
+		validateDecryption(r, dc, field(at, "decryption"))
+	}
+	if e.Secrets != SecretsAny && e.Secrets != SecretsEncryptedOnly {
+		r.errorf(field(at, "secrets"), "must be %s or left out, got %q", SecretsEncryptedOnly, e.Secrets)
+	}
+}
+
+// validateDecryption checks the provider and that every recipient is an age public key, so
+// that a typo cannot silently leave an environment without a key.
+func validateDecryption(r *report, dc *Decryption, at string) {
+	if dc.Provider != DecryptionSOPS {
+		r.errorf(field(at, "provider"), "must be %s, got %q", DecryptionSOPS, dc.Provider)
+	}
+	seen := map[string]string{}
+	for i, rcpt := range dc.Recipients {
+		p := index(field(at, "recipients"), i)
+		if _, err := age.ParseRecipients(strings.NewReader(rcpt)); err != nil || strings.ContainsAny(strings.TrimSpace(rcpt), "\n#") {
+			r.errorf(p, "%q is not an age recipient (a public key like age1…)", rcpt)
+			continue
+		}
+		r.once(seen, p, "recipient", rcpt)
+	}
 }
 
 // validateOverlayPath allows "." for a repository whose root is itself the only overlay.

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ferry-cd/ferry/environments"
+	"github.com/ferry-cd/ferry/internal/redact"
 	"github.com/ferry-cd/ferry/render"
 )
 
@@ -71,14 +72,24 @@ func sourceLine(from string, src *SourceHealth) string {
 	return line + ".\n"
 }
 
-// renderedDiff renders env at the base and at commit and diffs the two outputs; warnings says
-// what deleting each Namespace or CRD that leaves the render would take with it.
+// renderedDiff renders env at the base and at commit and diffs the two outputs, Secret values
+// masked (see maskSecrets); warnings says what deleting each Namespace or CRD that leaves the
+// render would take with it.
 func renderedDiff(ctx context.Context, repo *Repo, env *environments.Environment, commit string) (diff, warnings string, err error) {
-	before, beforeObjs, err := renderAt(ctx, repo, env, repo.Base())
+	beforeObjs, err := renderAt(ctx, repo, env, repo.Base())
 	if err != nil {
 		return "", "", err
 	}
-	after, afterObjs, err := renderAt(ctx, repo, env, commit)
+	afterObjs, err := renderAt(ctx, repo, env, commit)
+	if err != nil {
+		return "", "", err
+	}
+	maskedBefore, maskedAfter := maskSecrets(beforeObjs, afterObjs)
+	before, err := toYAML(maskedBefore)
+	if err != nil {
+		return "", "", err
+	}
+	after, err := toYAML(maskedAfter)
 	if err != nil {
 		return "", "", err
 	}
@@ -89,44 +100,65 @@ func renderedDiff(ctx context.Context, repo *Repo, env *environments.Environment
 	return diff, cascadeWarnings(env, beforeObjs, afterObjs), err
 }
 
-// renderAt renders env at a commit, with every Secret value masked, as YAML and as objects.
-func renderAt(ctx context.Context, repo *Repo, env *environments.Environment, sha string) (string, []*unstructured.Unstructured, error) {
+// renderAt renders env at a commit.
+func renderAt(ctx context.Context, repo *Repo, env *environments.Environment, sha string) ([]*unstructured.Unstructured, error) {
 	tree, err := repo.TreeAt(sha)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	res, err := render.Render(ctx, tree, env)
 	if err != nil {
-		return "", nil, fmt.Errorf("render %s at %s: %w", env.Name, sha[:7], err)
+		return nil, fmt.Errorf("render %s at %s: %w", env.Name, sha[:7], err)
 	}
+	return res.Objects, nil
+}
+
+// maskSecrets returns copies of both renders with every Secret value masked. A Secret in both
+// is masked as a pair, so that a value that changes shows as "*** (changed)" (a key added or
+// removed as "*** (added)" or "*** (removed)"): a Secret-only change still shows in the diff.
+func maskSecrets(before, after []*unstructured.Unstructured) (maskedBefore, maskedAfter []*unstructured.Unstructured) {
+	type key struct{ apiVersion, namespace, name string }
+	keyOf := func(o *unstructured.Unstructured) key { return key{o.GetAPIVersion(), o.GetNamespace(), o.GetName()} }
+	secretsAfter := map[key]*unstructured.Unstructured{}
+	for _, o := range after {
+		if redact.IsSecret(o) {
+			secretsAfter[keyOf(o)] = o
+		}
+	}
+	pairedAfter := map[key]*unstructured.Unstructured{}
+	for _, o := range before {
+		a, ok := secretsAfter[keyOf(o)]
+		switch {
+		case ok && redact.IsSecret(o):
+			o, pairedAfter[keyOf(o)] = redact.SecretPair(o, a)
+		default:
+			o = redact.Secret(o)
+		}
+		maskedBefore = append(maskedBefore, o)
+	}
+	for _, o := range after {
+		m, ok := pairedAfter[keyOf(o)]
+		switch {
+		case ok && redact.IsSecret(o):
+			o = m
+		default:
+			o = redact.Secret(o)
+		}
+		maskedAfter = append(maskedAfter, o)
+	}
+	return maskedBefore, maskedAfter
+}
+
+// toYAML writes objs as multi-document YAML.
+func toYAML(objs []*unstructured.Unstructured) (string, error) {
 	var b strings.Builder
-	for _, o := range res.Objects {
-		o = maskSecret(o)
+	for _, o := range objs {
 		data, err := yaml.Marshal(o.Object)
 		if err != nil {
-			return "", nil, err
+			return "", err
 		}
 		b.WriteString("---\n")
 		b.Write(data)
 	}
-	return b.String(), res.Objects, nil
-}
-
-// maskSecret returns a copy of a Secret with its values replaced by "***", or o itself.
-func maskSecret(o *unstructured.Unstructured) *unstructured.Unstructured {
-	if o.GetKind() != "Secret" || o.GroupVersionKind().Group != "" {
-		return o
-	}
-	o = o.DeepCopy()
-	for _, field := range []string{"data", "stringData"} {
-		values, found, _ := unstructured.NestedMap(o.Object, field)
-		if !found {
-			continue
-		}
-		for k := range values {
-			values[k] = "***"
-		}
-		_ = unstructured.SetNestedMap(o.Object, values, field)
-	}
-	return o
+	return b.String(), nil
 }

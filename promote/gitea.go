@@ -3,16 +3,17 @@ package promote
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"code.gitea.io/sdk/gitea"
+
+	"github.com/ferry-cd/ferry/internal/redact"
 )
 
 // Gitea is a Forge for one repository on a Gitea server, through Gitea's SDK.
 type Gitea struct {
 	client      *gitea.Client
 	owner, repo string
-	token       string
+	secrets     *redact.Set // the token, kept out of error text
 }
 
 // NewGitea returns a Forge for owner/repo on the Gitea server at baseURL (e.g.
@@ -20,16 +21,18 @@ type Gitea struct {
 func NewGitea(ctx context.Context, baseURL, owner, repo, token string) (*Gitea, error) {
 	c, err := gitea.NewClient(baseURL, gitea.SetToken(token), gitea.SetContext(ctx), gitea.SetGiteaVersion(""))
 	if err != nil {
-		return nil, fmt.Errorf("gitea %s: %s", baseURL, scrub(err.Error(), token))
+		return nil, fmt.Errorf("gitea %s: %w", redact.URL(baseURL), redact.NewSet(token).Error(err))
 	}
-	return &Gitea{client: c, owner: owner, repo: repo, token: token}, nil
+	return &Gitea{client: c, owner: owner, repo: repo, secrets: redact.NewSet(token)}, nil
 }
 
 // Name returns "gitea".
 func (g *Gitea) Name() string { return "gitea" }
 
+// fail names the repository and the operation; an error whose text holds the token is flattened
+// (internal/redact's rule).
 func (g *Gitea) fail(op string, err error) error {
-	return fmt.Errorf("gitea %s/%s: %s: %s", g.owner, g.repo, op, scrub(err.Error(), g.token))
+	return fmt.Errorf("gitea %s/%s: %s: %w", g.owner, g.repo, op, g.secrets.Error(err))
 }
 
 // EnsurePullRequest opens the pull request or updates the open one from the same branch.
@@ -89,12 +92,4 @@ func (g *Gitea) SetStatus(ctx context.Context, sha string, st Status) error {
 		return g.fail("status "+st.Context+" on "+sha[:min(7, len(sha))], err)
 	}
 	return nil
-}
-
-// scrub removes a token from a message.
-func scrub(msg, token string) string {
-	if token == "" {
-		return msg
-	}
-	return strings.ReplaceAll(msg, token, "REDACTED")
 }

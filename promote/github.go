@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-github/v89/github"
 
-	"github.com/ferry-cd/ferry/internal/repoview"
+	"github.com/ferry-cd/ferry/internal/redact"
 )
 
 // maxStatusDescription is GitHub's limit on a commit status description, in characters; a longer
@@ -23,7 +23,7 @@ const maxStatusDescription = 140
 type GitHub struct {
 	client      *github.Client
 	owner, repo string
-	token       string // kept only to scrub it from error text
+	secrets     *redact.Set // the token, kept out of error text
 }
 
 var _ Forge = (*GitHub)(nil)
@@ -34,7 +34,7 @@ var _ Forge = (*GitHub)(nil)
 // "Authorization: Bearer". It returns an error naming owner/repo when owner, repo or token is
 // empty or baseURL is not an http(s) URL. Calls have no timeout of their own: they end with ctx.
 func NewGitHub(baseURL, owner, repo, token string) (*GitHub, error) {
-	g := &GitHub{owner: owner, repo: repo, token: token}
+	g := &GitHub{owner: owner, repo: repo, secrets: redact.NewSet(token)}
 	if owner == "" || repo == "" {
 		return nil, fmt.Errorf("github %q/%q: owner and repository are both required", owner, repo)
 	}
@@ -45,7 +45,7 @@ func NewGitHub(baseURL, owner, repo, token string) (*GitHub, error) {
 	if baseURL != "" {
 		u, err := url.Parse(baseURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("github %s/%s: API URL %q is not an http(s) URL like https://ghe.example.com/api/v3/", owner, repo, g.scrub(redactURL(baseURL)))
+			return nil, fmt.Errorf("github %s/%s: API URL %q is not an http(s) URL like https://ghe.example.com/api/v3/", owner, repo, g.secrets.String(redact.URL(baseURL)))
 		}
 		// The upload URL is unused (ferry uploads no release assets) but go-github wants one.
 		opts = append(opts, github.WithEnterpriseURLs(baseURL, baseURL))
@@ -123,19 +123,9 @@ func (g *GitHub) SetStatus(ctx context.Context, sha string, st Status) error {
 
 // fail names the repository and the operation. go-github's errors carry the method, the request
 // URL and GitHub's message, not headers, so the token is not in them; should a proxy or server echo
-// it back anyway, it is replaced in the text and the error is no longer wrapped.
+// it back anyway, the error is flattened with the token masked (internal/redact's rule).
 func (g *GitHub) fail(op string, err error) error {
-	if g.token != "" && strings.Contains(err.Error(), g.token) {
-		return fmt.Errorf("github %s/%s: %s: %s", g.owner, g.repo, op, g.scrub(err.Error()))
-	}
-	return fmt.Errorf("github %s/%s: %s: %w", g.owner, g.repo, op, err)
-}
-
-func (g *GitHub) scrub(s string) string {
-	if g.token == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, g.token, "REDACTED")
+	return fmt.Errorf("github %s/%s: %s: %w", g.owner, g.repo, op, g.secrets.Error(err))
 }
 
 // truncateChars shortens s to at most n characters (runes, as GitHub counts), ending with "…" when cut.
@@ -199,17 +189,5 @@ func ParseRemote(remoteURL string) (host, owner, repo string, err error) {
 
 func badRemote(remoteURL string) error {
 	return fmt.Errorf("remote %s: not a GitHub repository URL (want https://host/owner/repo, git@host:owner/repo.git or ssh://git@host/owner/repo.git)",
-		redactURL(remoteURL))
-}
-
-// userinfo is the credentials part of scheme://user:password@host.
-var userinfo = regexp.MustCompile(`://[^/@\s]+@`)
-
-// redactURL hides credentials in a URL; when the URL does not parse, which repoview.Redact
-// needs, the whole user information is replaced.
-func redactURL(s string) string {
-	if r := repoview.Redact(s); r != s {
-		return r
-	}
-	return userinfo.ReplaceAllString(s, "://REDACTED@")
+		redact.URL(remoteURL))
 }

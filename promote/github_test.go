@@ -334,7 +334,7 @@ func TestGitHubErrors(t *testing.T) {
 	t.Run("echoed token", func(t *testing.T) {
 		f.refuseWith(http.StatusUnauthorized, "rejected Authorization: Bearer "+ghToken)
 		_, _, err := g.EnsurePullRequest(t.Context(), pr)
-		assertGitHubError(t, err, "github acme/deploy: list open pull requests", "Bearer REDACTED")
+		assertGitHubError(t, err, "github acme/deploy: list open pull requests", "Bearer ***")
 	})
 
 	t.Run("cancelled", func(t *testing.T) {
@@ -377,7 +377,7 @@ func TestNewGitHub(t *testing.T) {
 		{"not a URL", "ghe.example.com/api/v3", "acme", "deploy", "tok",
 			`github acme/deploy: API URL "ghe.example.com/api/v3" is not an http(s) URL like https://ghe.example.com/api/v3/`},
 		{"credentials in URL", "https://me:tok@ghe.example.com\x7f/", "acme", "deploy", "tok",
-			`github acme/deploy: API URL "https://REDACTED@ghe.example.com\x7f/" is not an http(s) URL like https://ghe.example.com/api/v3/`},
+			`github acme/deploy: API URL "https://me:***@ghe.example.com\x7f/" is not an http(s) URL like https://ghe.example.com/api/v3/`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -412,8 +412,8 @@ func TestParseRemote(t *testing.T) {
 		{"ssh://git@ghe.example.com:2222/platform/deploy.git", want{Host: "ghe.example.com", Owner: "platform", Repo: "deploy"}},
 		{"https://github.com/acme/deploy/tree/main", want{Err: "remote https://github.com/acme/deploy/tree/main: not a GitHub repository URL"}},
 		{"https://github.com/acme", want{Err: "remote https://github.com/acme: not a GitHub repository URL"}},
-		{"https://me:s3cret@github.com/acme", want{Err: "remote https://me:REDACTED@github.com/acme: not a GitHub repository URL"}},
-		{"https://me:s3cret@github.com/%zz", want{Err: "remote https://REDACTED@github.com/%zz: not a GitHub repository URL"}},
+		{"https://me:s3cret@github.com/acme", want{Err: "remote https://me:***@github.com/acme: not a GitHub repository URL"}},
+		{"https://me:s3cret@github.com/%zz", want{Err: "remote https://me:***@github.com/%zz: not a GitHub repository URL"}},
 		{"file:///srv/git/deploy.git", want{Err: "remote file:///srv/git/deploy.git: not a GitHub repository URL"}},
 		{"/srv/git/acme/deploy.git", want{Err: "remote /srv/git/acme/deploy.git: not a GitHub repository URL"}},
 		{"C:/src/acme/deploy", want{Err: "remote C:/src/acme/deploy: not a GitHub repository URL"}},

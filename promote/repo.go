@@ -18,19 +18,20 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/memory"
 
+	"github.com/ferry-cd/ferry/internal/redact"
 	"github.com/ferry-cd/ferry/internal/repoview"
 )
 
 // Repo is an in-memory clone of the config repository's tracked branch, for one edit: files are
 // changed in memory, committed and pushed with go-git. The user's own work tree is never touched.
 type Repo struct {
-	URL    string // remote URL, without credentials
-	Branch string // the tracked branch the edit starts from
-	auth   transport.AuthMethod
-	secret string
-	r      *git.Repository
-	wt     *git.Worktree
-	base   plumbing.Hash
+	URL     string // remote URL, without credentials
+	Branch  string // the tracked branch the edit starts from
+	auth    transport.AuthMethod
+	secrets *redact.Set // the password and the URL's credentials, kept out of error text
+	r       *git.Repository
+	wt      *git.Worktree
+	base    plumbing.Hash
 }
 
 // ErrBranchMoved is wrapped when a push to the tracked branch is refused because the branch
@@ -53,7 +54,8 @@ func Clone(ctx context.Context, url, branch, user, password string) (*Repo, erro
 	r, err := git.CloneContext(ctx, memory.NewStorage(), memfs.New(), &git.CloneOptions{
 		URL: url, Auth: auth, ReferenceName: plumbing.NewBranchReferenceName(branch), SingleBranch: true,
 	})
-	repo := &Repo{URL: repoview.Redact(url), Branch: branch, auth: auth, secret: password}
+	repo := &Repo{URL: redact.URL(url), Branch: branch, auth: auth, secrets: redact.NewSet(password)}
+	repo.secrets.Add(redact.Credentials(url)...)
 	if err != nil {
 		return nil, repo.fail("clone", err)
 	}
@@ -69,18 +71,10 @@ func Clone(ctx context.Context, url, branch, user, password string) (*Repo, erro
 	return repo, nil
 }
 
-// fail wraps an error with the URL, with any credential removed from its text.
+// fail wraps an error with the URL; an error whose text holds a credential is flattened
+// (internal/redact's rule).
 func (r *Repo) fail(op string, err error) error {
-	return fmt.Errorf("%s (branch %s): %s: %s", r.URL, r.Branch, op, r.scrub(err))
-}
-
-// scrub returns err's text with any credential removed.
-func (r *Repo) scrub(err error) string {
-	msg := repoview.Redact(err.Error())
-	if r.secret != "" {
-		msg = replaceAll(msg, r.secret, "REDACTED")
-	}
-	return msg
+	return fmt.Errorf("%s (branch %s): %s: %w", r.URL, r.Branch, op, r.secrets.Error(err))
 }
 
 // Base returns the commit the edit starts from.
@@ -140,7 +134,7 @@ func (r *Repo) Push(ctx context.Context, branch string, force bool) error {
 	case err == nil || errors.Is(err, git.NoErrAlreadyUpToDate):
 		return nil
 	case !force && branchMoved(err):
-		return fmt.Errorf("%s (branch %s): push %s: %w (%s)", r.URL, r.Branch, branch, ErrBranchMoved, r.scrub(err))
+		return fmt.Errorf("%s (branch %s): push %s: %w (%s)", r.URL, r.Branch, branch, ErrBranchMoved, r.secrets.String(err.Error()))
 	default:
 		return r.fail("push "+branch, err)
 	}

@@ -22,6 +22,8 @@ type checker struct {
 	fs    *kustFS
 	stack []string        // kustomization folders being walked, outermost first
 	done  map[string]bool // folders already checked
+	// encryptedOnly refuses plain-text Secrets (secrets: encrypted-only).
+	encryptedOnly bool
 }
 
 // check walks the kustomization in folder dir (repository-relative) and everything it
@@ -103,6 +105,9 @@ func (c *checker) checkFields(dir string, k *types.Kustomization) error {
 		if err := c.checkFile(dir, p); err != nil {
 			return err
 		}
+	}
+	if c.encryptedOnly {
+		return c.checkEncryptedOnly(dir, k)
 	}
 	return nil
 }

@@ -26,6 +26,9 @@ type kustFS struct {
 	t *tree
 	// checkYAML is run on every file read, before kustomize parses it.
 	checkYAML func(name string, data []byte) error
+	// sops decrypts SOPS files after the checks, so that kustomize sees only plaintext, in
+	// memory; nil reads files as they are.
+	sops *decrypter
 }
 
 var _ filesys.FileSystem = (*kustFS)(nil)
@@ -58,6 +61,9 @@ func (k *kustFS) ReadFile(p string) ([]byte, error) {
 		if err := k.checkYAML(rel, data); err != nil {
 			return nil, err
 		}
+	}
+	if k.sops != nil {
+		return k.sops.file(rel, data)
 	}
 	return data, nil
 }

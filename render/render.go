@@ -35,11 +35,14 @@ type Options struct {
 	// Scope says which kinds are namespaced; BuiltinScope when nil. The CRDs of the render
 	// itself are always consulted first.
 	Scope Scope
+	// AgeKeys returns the age identities SOPS files may be decrypted with; it is called once
+	// per render, when the first encrypted file is met. AgeKeysFromEnv when nil.
+	AgeKeys func() (AgeKeys, error)
 }
 
-// DefaultOptions returns Options with DefaultLimits and BuiltinScope.
+// DefaultOptions returns Options with DefaultLimits, BuiltinScope and AgeKeysFromEnv.
 func DefaultOptions() Options {
-	return Options{Limits: DefaultLimits(), Scope: BuiltinScope}
+	return Options{Limits: DefaultLimits(), Scope: BuiltinScope, AgeKeys: AgeKeysFromEnv}
 }
 
 // Result is one environment rendered at one revision.
@@ -77,6 +80,9 @@ func New(opts Options) *Renderer {
 	if opts.Scope == nil {
 		opts.Scope = def.Scope
 	}
+	if opts.AgeKeys == nil {
+		opts.AgeKeys = def.AgeKeys
+	}
 	opts.Limits = opts.Limits.withDefaults(def.Limits)
 	return &Renderer{opts: opts}
 }
@@ -90,14 +96,15 @@ func Render(ctx context.Context, fsys fs.FS, env *environments.Environment) (Res
 // (its root is the repository root; symlinks are honoured when fsys implements fs.ReadLinkFS).
 // Nothing outside the repository is read, nothing remote is fetched and no plugin runs. The
 // error is an *Error naming the overlay's file and, where there is one, the object; several
-// bad objects are reported together.
+// bad objects are reported together. SOPS-encrypted files are decrypted in memory before
+// kustomize reads them when env has Decryption (see AgeKeys), and env.Secrets is enforced.
 func (r *Renderer) Render(ctx context.Context, fsys fs.FS, env *environments.Environment) (Result, error) {
 	t := newTree(ctx, fsys, r.opts.Limits)
-	kfs := &kustFS{t: t, checkYAML: func(name string, data []byte) error {
+	kfs := &kustFS{t: t, sops: newDecrypter(env, r.opts.AgeKeys), checkYAML: func(name string, data []byte) error {
 		return checkAliases(name, data, r.opts.Limits.MaxAliasNodes)
 	}}
 	overlay := path.Join(env.Path, "kustomization.yaml")
-	c := &checker{fs: kfs, done: map[string]bool{}}
+	c := &checker{fs: kfs, done: map[string]bool{}, encryptedOnly: env.Secrets == environments.SecretsEncryptedOnly}
 	if err := c.check(env.Path); err != nil {
 		var re *Error
 		if errors.As(err, &re) {

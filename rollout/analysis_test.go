@@ -1,9 +1,7 @@
 package rollout
 
 import (
-	"errors"
 	"math"
-	"net/url"
 	"testing"
 	"time"
 
@@ -182,26 +180,6 @@ func TestOneSample(t *testing.T) {
 			got, reason := oneSample(tt.val)
 			if got != tt.want || reason != tt.wantReason {
 				t.Errorf("oneSample = %v, %q; want %v, %q", got, reason, tt.want, tt.wantReason)
-			}
-		})
-	}
-}
-
-func TestRedact(t *testing.T) {
-	connErr := &url.Error{Op: "Post", URL: "http://user:pw@smoke.tests:8080/run?token=s3cret", Err: errors.New("dial tcp 10.0.0.1:8080: connect: connection refused")}
-	tests := []struct {
-		name string
-		err  error
-		want string
-	}{
-		{"a URL error loses its query and user", connErr, `Post "http://smoke.tests:8080/run": dial tcp 10.0.0.1:8080: connect: connection refused`},
-		{"wrapped", errors.Join(errors.New("query failed"), connErr), "query failed\n" + `Post "http://smoke.tests:8080/run": dial tcp 10.0.0.1:8080: connect: connection refused`},
-		{"another error as it is", errors.New("bad_data: parse error"), "bad_data: parse error"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := redact(tt.err); got != tt.want {
-				t.Errorf("redact = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
@@ -15,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/ferry-cd/ferry/environments"
+	"github.com/ferry-cd/ferry/internal/redact"
 )
 
 // evaluatePrometheus runs c's instant query, placeholders expanded for t, within timeout, and
@@ -24,7 +22,7 @@ func evaluatePrometheus(ctx context.Context, c environments.Check, t Target, tim
 	fail := CheckResult{Check: c.Name, Min: c.Min, Max: c.Max}
 	client, err := api.NewClient(api.Config{Address: c.Prometheus.Address})
 	if err != nil {
-		fail.Reason = "prometheus address: " + redact(err)
+		fail.Reason = "prometheus address: " + redact.Text(err.Error())
 		return fail
 	}
 	qctx, cancel := context.WithTimeout(ctx, timeout)
@@ -36,7 +34,7 @@ func evaluatePrometheus(ctx context.Context, c environments.Check, t Target, tim
 		fail.Reason = "query timed out after " + timeout.String()
 		return fail
 	case err != nil:
-		fail.Reason = redact(err)
+		fail.Reason = redact.Text(err.Error())
 		return fail
 	}
 	v, reason := oneSample(val)
@@ -69,26 +67,4 @@ func oneSample(val model.Value) (float64, string) {
 		return 0, "no data"
 	}
 	return 0, fmt.Sprintf("the query returned a %s, not one sample", val.Type())
-}
-
-// redact returns err's text without the query string, user and password of the URL that a
-// *url.Error names (a URL may carry a token); the rest reads as the error does.
-func redact(err error) string {
-	msg := err.Error()
-	var ue *url.Error
-	if !errors.As(err, &ue) {
-		return msg
-	}
-	safe := redactURL(ue.URL)
-	msg = strings.ReplaceAll(msg, strconv.Quote(ue.URL), strconv.Quote(safe))
-	return strings.ReplaceAll(msg, ue.URL, safe)
-}
-
-// redactURL returns scheme://host/path of raw ("" when raw is no URL).
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }

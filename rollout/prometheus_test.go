@@ -67,7 +67,7 @@ func TestPrometheusCheck(t *testing.T) {
 			regexp.MustCompile(`^several series \(2\)`), nil},
 		{"a bad query", promCheck(p.URL, `sum(`, nil, ptr(1)), false, false, regexp.MustCompile(`^bad_data: .*parse error`), nil},
 		{"Prometheus down", promCheck(down+"/prom?token=s3cret", `up`, nil, ptr(1)), false, false,
-			regexp.MustCompile(`^Post "` + regexp.QuoteMeta(down) + `/prom/api/v1/query": dial tcp .*connection refused$`), nil},
+			regexp.MustCompile(`^Post "` + regexp.QuoteMeta(down) + `/prom/api/v1/query\?token=\*\*\*": dial tcp .*connection refused$`), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

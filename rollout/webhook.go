@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ferry-cd/ferry/environments"
+	"github.com/ferry-cd/ferry/internal/redact"
 )
 
 // webhookClient posts webhook checks; each request is bounded by its check's Timeout.
@@ -24,8 +25,8 @@ type webhookBody struct {
 }
 
 // evaluateWebhook posts t and c's name as JSON to c's URL (placeholders expanded for t) and
-// passes on a 2xx answer within c's Timeout. The reason of a failure never holds the URL's
-// query string, which may carry a token.
+// passes on a 2xx answer within c's Timeout. The reason of a failure shows the URL's
+// credentials and query values, which may carry a token, as "***".
 func evaluateWebhook(ctx context.Context, c environments.Check, t Target) CheckResult {
 	res := CheckResult{Check: c.Name}
 	body, err := json.Marshal(webhookBody{Target: t, Check: c.Name})
@@ -37,7 +38,7 @@ func evaluateWebhook(ctx context.Context, c environments.Check, t Target) CheckR
 	defer cancel()
 	req, err := http.NewRequestWithContext(wctx, http.MethodPost, expandURL(c.Webhook.URL, t), bytes.NewReader(body))
 	if err != nil {
-		res.Reason = "webhook URL: " + redact(err)
+		res.Reason = "webhook URL: " + redact.Text(err.Error())
 		return res
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -52,7 +53,7 @@ func evaluateWebhook(ctx context.Context, c environments.Check, t Target) CheckR
 	case err != nil && errors.Is(wctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
 		res.Reason = "timed out after " + c.Webhook.Timeout.String()
 	case err != nil:
-		res.Reason = redact(err)
+		res.Reason = redact.Text(err.Error())
 	case resp.StatusCode/100 != 2:
 		res.Reason = fmt.Sprintf("webhook answered %d", resp.StatusCode)
 	default:

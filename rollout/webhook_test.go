@@ -71,7 +71,7 @@ func TestWebhookCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := Evaluate(t.Context(), tt.check, target, time.Minute)
 			if tt.noToken {
-				want := `Post "http://` + closed + `/run": dial tcp ` + closed + ": connect: connection refused"
+				want := `Post "http://` + closed + `/run?token=***": dial tcp ` + closed + ": connect: connection refused"
 				if got.Pass || got.Reason != want {
 					t.Errorf("reason = %q, want %q", got.Reason, want)
 				}

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ferry-cd/ferry/environments"
+	"github.com/ferry-cd/ferry/internal/redact"
 	"github.com/ferry-cd/ferry/render"
 )
 
@@ -20,9 +21,6 @@ type ObjectDiff struct {
 	Action  Action
 	Unified string
 }
-
-// secretMask replaces every Secret value shown in a diff.
-const secretMask = "***"
 
 // Diff dry-runs res against the cluster with server-side apply and returns, for each object
 // that would change, its action and a unified diff; objects that would be pruned come last.
@@ -43,14 +41,14 @@ func (s *Syncer) Diff(ctx context.Context, env *environments.Environment, res re
 	for _, o := range res.Objects {
 		entry, live, merged, err := s.mgr.Diff(ctx, o.DeepCopy(), opts)
 		if err != nil {
-			return nil, fmt.Errorf("%s: dry-run: %w", IDOf(o), redactSecretValues(err, res.Objects))
+			return nil, fmt.Errorf("%s: dry-run: %w", IDOf(o), secretValues(res.Objects).Error(err))
 		}
 		if entry.Action == ssa.UnchangedAction && suspects[IDOf(o)] {
 			// ssa compares only labels and annotations of metadata: see metadataChanged.
 			var changed bool
 			live, merged, changed, err = s.metadataChanged(ctx, o)
 			if err != nil {
-				return nil, redactSecretValues(err, res.Objects)
+				return nil, secretValues(res.Objects).Error(err)
 			}
 			if changed {
 				entry.Action = ssa.ConfiguredAction
@@ -114,14 +112,10 @@ func (s *Syncer) diffPrune(ctx context.Context, env *environments.Environment, s
 }
 
 // unifiedDiff renders live against merged as YAML without server-managed metadata, with Secret
-// values masked (a changed value shows as "*** (before)" and "*** (after)").
+// values masked (a value that changes shows as "***" before and "*** (changed)" after; see
+// redact.SecretPair).
 func unifiedDiff(id ObjectID, live, merged *unstructured.Unstructured) (string, error) {
-	live, merged = display(live), display(merged)
-	if id.Kind == "Secret" && id.Group == "" {
-		if err := maskSecret(live, merged); err != nil {
-			return "", fmt.Errorf("%s: mask: %w", id, err)
-		}
-	}
+	live, merged = redact.SecretPair(display(live), display(merged))
 	a, err := toYAML(live)
 	if err != nil {
 		return "", err
@@ -134,6 +128,15 @@ func unifiedDiff(id ObjectID, live, merged *unstructured.Unstructured) (string, 
 		A: difflib.SplitLines(a), B: difflib.SplitLines(b),
 		FromFile: "live/" + id.String(), ToFile: "ferry/" + id.String(), Context: 3,
 	})
+}
+
+// secretValues returns the values of the Secrets among objs, which the API server quotes in
+// some errors (a server-side apply type error: "expected string, got
+// &value.valueUnstructured{…}"); its Error flattens such an error with each value as "***".
+func secretValues(objs []*unstructured.Unstructured) *redact.Set {
+	set := redact.NewSet()
+	set.AddSecretValues(objs)
+	return set
 }
 
 // display copies o without the fields the server manages, which only add noise to a diff.
@@ -149,35 +152,6 @@ func display(o *unstructured.Unstructured) *unstructured.Unstructured {
 		unstructured.RemoveNestedField(o.Object, f...)
 	}
 	return o
-}
-
-// maskSecret masks data and stringData of both sides of a Secret diff.
-func maskSecret(live, merged *unstructured.Unstructured) error {
-	if live != nil && merged != nil {
-		if err := ssa.SanitizeUnstructuredData(live, merged); err != nil {
-			return err
-		}
-	}
-	for _, o := range []*unstructured.Unstructured{live, merged} {
-		if o == nil {
-			continue
-		}
-		for _, field := range []string{"data", "stringData"} {
-			values, found, _ := unstructured.NestedMap(o.Object, field)
-			if !found {
-				continue
-			}
-			for k, v := range values {
-				if s, ok := v.(string); !ok || (s != "*** (before)" && s != "*** (after)") {
-					values[k] = secretMask
-				}
-			}
-			if err := unstructured.SetNestedMap(o.Object, values, field); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 func toYAML(o *unstructured.Unstructured) (string, error) {

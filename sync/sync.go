@@ -201,7 +201,7 @@ func (s *Syncer) apply(ctx context.Context, env *environments.Environment, st *S
 	}
 	if err != nil {
 		s.namespaces.Delete(env.Namespace) // it may be what is missing
-		return nil, &Error{Phase: PhaseApply, Err: redactSecretValues(err, objs)}
+		return nil, &Error{Phase: PhaseApply, Err: secretValues(objs).Error(err)}
 	}
 	return changes, nil
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-cd/ferry/agent"
-	"github.com/ferry-cd/ferry/internal/repoview"
+	"github.com/ferry-cd/ferry/internal/redact"
 	"github.com/ferry-cd/ferry/sync/source"
 )
 
@@ -149,7 +149,7 @@ func cacheDir(repoURL string) string {
 	if err != nil {
 		base = os.TempDir()
 	}
-	sum := sha256.Sum256([]byte(repoview.Redact(repoURL)))
+	sum := sha256.Sum256([]byte(redact.URL(repoURL)))
 	return filepath.Join(base, "ferry", "git", hex.EncodeToString(sum[:6]))
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/ferry-cd/ferry/agent"
 	"github.com/ferry-cd/ferry/internal/giteatest"
 	"github.com/ferry-cd/ferry/internal/gitserver"
+	"github.com/ferry-cd/ferry/internal/sopstest"
 	"github.com/ferry-cd/ferry/internal/testutil"
 )
 
@@ -37,9 +38,11 @@ type capture struct {
 }
 
 // TestNoSecretLeaks plants canary values — Secret data in both overlays (one changed by a
-// commit, one shown in a promotion's diff, one in a Secret the API server refuses), the git
+// commit, one shown in a promotion's diff, one in a Secret the API server refuses), values that
+// exist only inside sops-encrypted files (a Secret manifest and a secretGenerator dotenv file,
+// checked decrypted in the cluster, one changed for `ferry diff`) and the age key, the git
 // password the agent fetches with, a wrong git password, and the Gitea token — then drives
-// ferry through syncs, failed syncs, `ferry diff`, `ferry status -o json`, `ferry validate`,
+// ferry through syncs, failed syncs, `ferry diff`, `ferry render`, `ferry status -o json`, `ferry validate`,
 // `ferry promote` on a real Gitea, the status page, /api/status, /metrics, Events, the state
 // ConfigMaps and a fetch with bad credentials. Every byte captured is searched for every
 // canary, raw, URL-escaped and base64-encoded (at each alignment): there must be no hit.
@@ -81,6 +84,12 @@ func TestNoSecretLeaks(t *testing.T) {
 	files[productionKust] += "replacements:\n- source: {kind: Deployment, name: gceme-frontend, fieldPath: spec.template.spec.containers.0.image, options: {delimiter: ':', index: 1}}\n" +
 		"  targets:\n  - select: {kind: Secret, name: canary-release-unset}\n    fieldPaths: [metadata.name]\n    options: {delimiter: '-', index: 2}\n"
 
+	// staging decrypts a sops-encrypted Secret and generator file whose values are nowhere else.
+	age := sopsCanaries(t, files, canary, id)
+	edit("ferry.yaml", "    namespace: staging", "    decryption: {provider: sops, recipients: ["+age.Recipient+"]}\n    namespace: staging")
+	edit(stagingKust, "resources:\n", "resources:\n- sops-secret.yaml\n")
+	files[stagingKust] += "secretGenerator:\n- name: canary-sops-generated\n  envs:\n  - sops.env\n"
+
 	srv := gitserver.Start(t, gitserver.Options{Username: "ci", Password: canary["git password"]})
 	srv.NewRepo(t, "config", files)
 	g := giteatest.Start(t)
@@ -102,6 +111,12 @@ func TestNoSecretLeaks(t *testing.T) {
 	for _, env := range []string{"staging", "production"} {
 		logs.WaitLine(t, map[string]any{"msg": "sync finished", "env": env, "result": "applied"}, 3*time.Minute)
 	}
+	kube, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSecretData(t, ctx, kube, "staging", "canary-sops", "password", canary["sops secret"])
+	assertSecretDataPrefix(t, ctx, kube, "staging", "canary-sops-generated-", "TOKEN", canary["sops env"])
 	files["environments/staging/secret.yaml"] = strings.Replace(files["environments/staging/secret.yaml"], canary["secret"], canary["changed secret"], 1)
 	changed := srv.Commit(t, "config", "staging: rotate the password", map[string]string{"environments/staging/secret.yaml": files["environments/staging/secret.yaml"]})
 	logs.WaitLine(t, map[string]any{"msg": "sync finished", "env": "staging", "revision": changed[:7], "result": "applied", "configured": 1.0}, 2*time.Minute)
@@ -122,10 +137,20 @@ func TestNoSecretLeaks(t *testing.T) {
 	refusedJSON := srv.Commit(t, "config", "staging: a pull secret that is not JSON", map[string]string{"environments/staging/refused.yaml": badJSON})
 	line = logs.WaitLine(t, map[string]any{"msg": "sync failed", "env": "staging", "revision": refusedJSON[:7]}, 2*time.Minute)
 	t.Logf("refused pull secret: %v", line["error"])
+	// A render that fails on a sops file encrypted for a key the agent does not have.
+	otherKey := sopstest.NewIdentity(t)
+	canary["other age key"] = otherKey.Secret
+	foreign := srv.Commit(t, "config", "staging: a Secret encrypted for another key", map[string]string{
+		"environments/staging/sops-secret.yaml": sopsSecret(t, otherKey, canary["sops secret"]),
+		stagingKust:                             files[stagingKust],
+	}, "environments/staging/refused.yaml")
+	line = logs.WaitLine(t, map[string]any{"msg": "sync failed", "env": "staging", "revision": foreign[:7], "phase": "render"}, 2*time.Minute)
+	t.Logf("sops file for another key: %v", line["error"])
 	// A render that fails on a secretGenerator literal typed with ":" for "=".
 	literal := srv.Commit(t, "config", "staging: a generated Secret", map[string]string{
-		stagingKust: files[stagingKust] + "secretGenerator:\n- name: canary-generated\n  literals:\n  - password:" + canary["literal"] + "\n",
-	}, "environments/staging/refused.yaml")
+		stagingKust:                             strings.Replace(files[stagingKust], "secretGenerator:\n", "secretGenerator:\n- name: canary-generated\n  literals:\n  - password:"+canary["literal"]+"\n", 1),
+		"environments/staging/sops-secret.yaml": files["environments/staging/sops-secret.yaml"],
+	})
 	line = logs.WaitLine(t, map[string]any{"msg": "sync failed", "env": "staging", "revision": literal[:7], "phase": "render"}, 2*time.Minute)
 	t.Logf("secretGenerator literal: %v", line["error"])
 	time.Sleep(2 * time.Second) // a retry or two, and their Events
@@ -141,11 +166,20 @@ func TestNoSecretLeaks(t *testing.T) {
 		}
 	}
 	editFile(t, filepath.Join(dir, "environments/staging/secret.yaml"), canary["changed secret"], canary["diff secret"])
+	if err := os.WriteFile(filepath.Join(dir, "environments/staging/sops-secret.yaml"), []byte(sopsSecret(t, age, canary["sops diff"])), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	res = runFerry(t, ctx, "diff", "staging", "--repo", dir, "--kubeconfig", c.KubeconfigPath)
-	if res.code != 0 || !strings.Contains(res.stdout, "*** (before)") {
-		t.Errorf("ferry diff of a changed Secret: exit %d, want a masked before/after:\n%s%s", res.code, res.stdout, res.stderr)
+	// Both the plain and the sops-encrypted Secret changed a value.
+	if res.code != 0 || strings.Count(res.stdout, "*** (changed)") != 2 || !strings.Contains(res.stdout, "canary-sops") {
+		t.Errorf("ferry diff of a changed Secret: exit %d, want a masked change:\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	add("ferry diff of a changed Secret", res.stdout+res.stderr, "canary-db")
+	res = runFerry(t, ctx, "render", "staging", "--repo", dir)
+	if res.code != 0 || !strings.Contains(res.stderr, secretsMaskedNote) {
+		t.Errorf("ferry render: exit %d, want the masked note on stderr:\n%s", res.code, res.stderr)
+	}
+	add("ferry render", res.stdout+res.stderr, "canary-db")
 	res = runFerry(t, ctx, "status", "-o", "json", "--kubeconfig", c.KubeconfigPath)
 	// The state records the last failure, the render's, whose message held the literal.
 	add("ferry status -o json", res.stdout+res.stderr, "invalid literal source")
@@ -158,10 +192,6 @@ func TestNoSecretLeaks(t *testing.T) {
 	add("/api/status", httpBody(t, "http://"+httpAddr+"/api/status"), "invalid literal source")
 	add("/metrics", httpBody(t, "http://"+httpAddr+"/metrics"), "ferry_sync_total")
 
-	kube, err := kubernetes.NewForConfig(c.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, ns := range []string{"ferry-system", "staging", "production"} {
 		events, err := kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -191,7 +221,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	add("agent log with a wrong password", wrongLogs.String(), "authentication failed")
 	wrongURL := strings.Replace(authURL, url.QueryEscape(canary["git password"]), url.QueryEscape(canary["wrong password"]), 1)
 	res = runFerry(t, ctx, "validate", "--repo", wrongURL)
-	add("ferry validate with a wrong password (exit "+itoa(res.code)+")", res.stdout+res.stderr, "REDACTED")
+	add("ferry validate with a wrong password (exit "+itoa(res.code)+")", res.stdout+res.stderr, ":***@")
 
 	// `ferry promote` on Gitea: production's Secret changes with the image.
 	cmd := ferryCommand(ctx, "promote", "--from", "staging", "--to", "production", "--repo", giteaURL, "--forge", "gitea", "--kubeconfig", c.KubeconfigPath)

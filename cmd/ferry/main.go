@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ferry-cd/ferry/internal/redact"
 )
 
 func main() {
@@ -29,13 +31,20 @@ func exitCode(err error) int {
 	}
 	var le *loggedError
 	if !errors.As(err, &le) {
-		fmt.Fprintln(os.Stderr, "ferry:", err)
+		// The packages keep credentials out of their errors; this is the last line of defence
+		// for the ones given to the process.
+		fmt.Fprintln(os.Stderr, "ferry:", processSecrets().String(err.Error()))
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
 		return 2
 	}
 	return 1
+}
+
+// processSecrets returns the credentials given to the process through its environment.
+func processSecrets() *redact.Set {
+	return redact.NewSet(os.Getenv(envGitPassword), os.Getenv(envForgeToken), os.Getenv(envWebhookSecret))
 }
 
 // usageError marks an error as bad usage: exit code 2.

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/ferry-cd/ferry/internal/redact"
 	"github.com/ferry-cd/ferry/internal/repoview"
 	"github.com/ferry-cd/ferry/promote"
 	"github.com/ferry-cd/ferry/sync"
@@ -89,7 +90,7 @@ func (f *forgeFlags) forge(ctx context.Context, remote, token string) (promote.F
 		kind = detectForge(ctx, remote, host, err == nil)
 	}
 	if kind == "none" {
-		return promote.NoForge{RepoURL: repoview.Redact(remote)}, nil
+		return promote.NoForge{RepoURL: redact.URL(remote)}, nil
 	}
 	if err != nil {
 		return nil, err

@@ -1,19 +1,27 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
+	"github.com/ferry-cd/ferry/internal/redact"
 	"github.com/ferry-cd/ferry/render"
 	"github.com/ferry-cd/ferry/rollout"
 )
 
+// secretsMaskedNote is what `ferry render` says on stderr when it masked Secret values.
+const secretsMaskedNote = "ferry render: Secret values are masked as ***; --show-secrets prints them"
+
 func newRenderCommand() *cobra.Command {
 	var repo repoFlags
+	var showSecrets bool
 	cmd := &cobra.Command{
 		Use:   "render ENV",
-		Short: "Print the exact objects ferry would apply for ENV, as multi-document YAML",
+		Short: "Print the exact objects ferry would apply for ENV, as multi-document YAML (Secret values masked unless --show-secrets)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			view, pipeline, err := repo.open(cmd.Context())
@@ -32,12 +40,41 @@ func newRenderCommand() *cobra.Command {
 			for _, w := range res.Warnings {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 			}
-			_, err = cmd.OutOrStdout().Write(res.YAML())
+			out, masked, err := renderOutput(res, showSecrets)
+			if err != nil {
+				return err
+			}
+			if masked {
+				fmt.Fprintln(cmd.ErrOrStderr(), secretsMaskedNote)
+			}
+			_, err = cmd.OutOrStdout().Write(out)
 			return err
 		},
 	}
 	repo.register(cmd)
+	cmd.Flags().BoolVar(&showSecrets, "show-secrets", false, "print Secret values (decrypted, if sops-encrypted) instead of ***")
 	return cmd
+}
+
+// renderOutput returns the render's YAML as `ferry render` prints it: with every Secret value
+// masked as "***", unless show, and whether a Secret was masked. Without a Secret it is the
+// render's own YAML, byte for byte.
+func renderOutput(res render.Result, show bool) (out []byte, masked bool, err error) {
+	if show || !slices.ContainsFunc(res.Objects, redact.IsSecret) {
+		return res.YAML(), false, nil
+	}
+	var b bytes.Buffer
+	for i, o := range res.Objects {
+		data, err := yaml.Marshal(redact.Secret(o).Object)
+		if err != nil {
+			return nil, false, err
+		}
+		if i > 0 {
+			b.WriteString("---\n")
+		}
+		b.Write(data)
+	}
+	return b.Bytes(), true, nil
 }
 
 func newValidateCommand() *cobra.Command {

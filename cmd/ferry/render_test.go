@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-cd/ferry/internal/sopstest"
 	"github.com/ferry-cd/ferry/internal/testutil"
 )
 
@@ -98,5 +99,50 @@ func TestBadInputsExitOneFast(t *testing.T) {
 			}
 			t.Logf("refused in %s with %d MiB peak RSS: %s", res.wall.Round(time.Millisecond), res.maxRSS>>20, strings.TrimSpace(res.stderr))
 		})
+	}
+}
+
+// TestRenderMasksSecrets checks that `ferry render` prints a Secret's keys with its values as
+// "***" (a plain Secret, a generated one and a sops-encrypted one, decrypted) and says so on
+// stderr, and prints the values with --show-secrets.
+func TestRenderMasksSecrets(t *testing.T) {
+	const value, sopsValue = "render-canary-value-4711", "render-sops-value-4712"
+	key := sopstest.NewIdentity(t)
+	t.Setenv("SOPS_AGE_KEY", key.Secret)
+	encrypted := sopstest.EncryptWith(t, []byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: sops\nstringData:\n  api-key: "+sopsValue+"\n"),
+		"yaml", sopstest.Options{EncryptedRegex: "^(data|stringData)$"}, key.Recipient)
+	repo := t.TempDir()
+	for p, content := range map[string]string{
+		"ferry.yaml":             "apiVersion: ferry.dev/v1alpha1\nkind: Pipeline\nenvironments:\n- name: app\n  path: env\n  namespace: app\n  decryption: {provider: sops}\n",
+		"env/kustomization.yaml": "resources:\n- secret.yaml\n- sops.yaml\nsecretGenerator:\n- name: generated\n  literals:\n  - token=" + value + "\n",
+		"env/secret.yaml":        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: " + value + "\n",
+		"env/sops.yaml":          string(encrypted),
+	} {
+		if err := os.MkdirAll(filepath.Join(repo, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(repo, p), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := runFerry(t, t.Context(), "render", "app", "--repo", repo)
+	if res.code != 0 {
+		t.Fatalf("ferry render exited %d: %s", res.code, res.stderr)
+	}
+	for _, want := range []string{"password: '***'", "token: '***'", "api-key: '***'", "name: db"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("ferry render lacks %q:\n%s", want, res.stdout)
+		}
+	}
+	if !strings.Contains(res.stderr, secretsMaskedNote) {
+		t.Errorf("ferry render does not say it masked values on stderr:\n%s", res.stderr)
+	}
+	assertNoSecret(t, res, value)
+	assertNoSecret(t, res, sopsValue)
+
+	res = runFerry(t, t.Context(), "render", "app", "--repo", repo, "--show-secrets")
+	if res.code != 0 || !strings.Contains(res.stdout, "password: "+value) || !strings.Contains(res.stdout, "api-key: "+sopsValue) ||
+		strings.Contains(res.stderr, secretsMaskedNote) {
+		t.Errorf("ferry render --show-secrets: exit %d, want the value and no note:\n%s%s", res.code, res.stdout, res.stderr)
 	}
 }

@@ -108,8 +108,8 @@ func TestSyncAndDiffExample(t *testing.T) {
 	}
 	editFile(t, filepath.Join(staging, "secret.yaml"), password, "changed-"+password)
 	res = cli("diff", "staging")
-	if !strings.Contains(res.stdout, "*** (before)") || !strings.Contains(res.stdout, "*** (after)") {
-		t.Errorf("diff of a changed Secret does not show masked before/after:\n%s", res.stdout)
+	if !strings.Contains(res.stdout, "-  password: '***'") || !strings.Contains(res.stdout, "+  password: '*** (changed)'") {
+		t.Errorf("diff of a changed Secret does not show its masked value changed:\n%s", res.stdout)
 	}
 	assertNoSecret(t, res, password)
 }

@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"regexp"
 	"strings"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/ferry-cd/ferry/internal/redact"
 )
 
 // View is a repository at one revision.
@@ -61,7 +62,7 @@ func openWorkTree(dir string) (*View, error) {
 }
 
 func openRemote(ctx context.Context, rawURL, revision string) (*View, error) {
-	shown := Redact(rawURL)
+	shown := redact.URL(rawURL)
 	dir, err := os.MkdirTemp("", "ferry-clone-")
 	if err != nil {
 		return nil, err
@@ -70,7 +71,7 @@ func openRemote(ctx context.Context, rawURL, revision string) (*View, error) {
 	r, err := git.PlainCloneContext(ctx, dir, true, &git.CloneOptions{URL: rawURL, Tags: git.AllTags})
 	if err != nil {
 		_ = cleanup()
-		return nil, fmt.Errorf("%s: clone: %s", shown, Redact(err.Error()))
+		return nil, fmt.Errorf("%s: clone: %w", shown, redact.NewSet(redact.Credentials(rawURL)...).Error(err))
 	}
 	return viewCommit(r, shown, revision, cleanup)
 }
@@ -121,21 +122,3 @@ var scpLike = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:`)
 func IsURL(repo string) bool {
 	return strings.Contains(repo, "://") || scpLike.MatchString(repo)
 }
-
-// Redact replaces the password (or a lone user name, often a token) of any URL in s.
-func Redact(s string) string {
-	return urlWithUser.ReplaceAllStringFunc(s, func(m string) string {
-		u, err := url.Parse(m)
-		if err != nil || u.User == nil {
-			return m
-		}
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "REDACTED")
-		} else {
-			u.User = url.User("REDACTED") // a user name alone is often a token
-		}
-		return u.String()
-	})
-}
-
-var urlWithUser = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s/@]+@[^\s]*`)

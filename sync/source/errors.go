@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/go-git/go-git/v5"
@@ -14,11 +13,12 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/ferry-cd/ferry/internal/repoview"
+	"github.com/ferry-cd/ferry/internal/redact"
 )
 
 // Errors a caller can tell apart with errors.Is. Errors from the remote never wrap go-git's
-// error itself, whose message may hold a credential: its text is copied, scrubbed, instead.
+// error itself, whose message may hold a credential: its text is copied, scrubbed, instead
+// (internal/redact's rule: the error is flattened, and a sentinel classified first keeps errors.Is).
 var (
 	// ErrBranchNotFound is wrapped when the remote has no such branch.
 	ErrBranchNotFound = errors.New("branch not found on the remote")
@@ -56,55 +56,16 @@ func failed(err error) error {
 	return &Error{Err: err}
 }
 
-// redacted replaces a credential in messages.
-const redacted = "REDACTED"
-
-// secrets lists the strings no message may contain: the password, token and passphrase of
-// opts, and a password or token in the URL, also as they appear escaped in a URL.
-func secrets(opts Options) []string {
+// secrets returns the strings no message may contain: the password, token and passphrase of
+// opts, and a password or token in the URL.
+func secrets(opts Options) *redact.Set {
 	a := opts.Auth
-	raw := []string{a.Password, a.SSHKeyPassphrase}
-	u, err := url.Parse(opts.URL)
-	web := err == nil && (u.Scheme == "http" || u.Scheme == "https")
-	if web && a.Password == "" {
-		raw = append(raw, a.Username) // a token alone may go in the user name
+	set := redact.NewSet(a.Password, a.SSHKeyPassphrase)
+	if u, err := url.Parse(opts.URL); err == nil && (u.Scheme == "http" || u.Scheme == "https") && a.Password == "" {
+		set.Add(a.Username) // a token alone may go in the user name
 	}
-	if err == nil && u.User != nil {
-		if p, has := u.User.Password(); has {
-			raw = append(raw, p)
-		} else if web {
-			raw = append(raw, u.User.Username())
-		}
-	}
-	var out []string
-	for _, s := range raw {
-		if s != "" {
-			out = append(out, s, url.PathEscape(s), url.QueryEscape(s))
-		}
-	}
-	// Longest first, so that a secret containing another is replaced whole.
-	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
-	return out
-}
-
-// displayURL is rawURL for messages: with its credentials removed, but an ssh user name
-// (not secret, and often "git") kept.
-func displayURL(rawURL string) string {
-	if u, err := url.Parse(rawURL); err == nil && u.Scheme == "ssh" && u.User != nil {
-		if _, has := u.User.Password(); !has {
-			return rawURL
-		}
-	}
-	return repoview.Redact(rawURL)
-}
-
-// scrub removes credentials from msg: those of any URL in it, and every known secret.
-func (s *Source) scrub(msg string) string {
-	msg = repoview.Redact(msg)
-	for _, secret := range s.secrets {
-		msg = strings.ReplaceAll(msg, secret, redacted)
-	}
-	return msg
+	set.Add(redact.Credentials(opts.URL)...)
+	return set
 }
 
 // fail turns the error of network operation op into an *Error that names the URL and branch
@@ -125,7 +86,7 @@ func (s *Source) failure(ctx context.Context, op string, err error) error {
 	}
 	kind := classify(err)
 	// go-git ends some messages with the server's empty or newline-ended reason.
-	detail := strings.TrimRight(strings.TrimSpace(s.scrub(err.Error())), ": ")
+	detail := strings.TrimRight(strings.TrimSpace(s.secrets.String(err.Error())), ": ")
 	switch {
 	case kind == nil:
 		return errors.New(prefix + ": " + detail)

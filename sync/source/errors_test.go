@@ -191,7 +191,7 @@ func TestUnreachable(t *testing.T) {
 					t.Fatalf("%s: %v, want %v", c.name, err, tc.wantErr)
 				}
 				assertClean(t, err.Error(), password)
-				shown := strings.Replace(tc.url, password, "REDACTED", 1)
+				shown := strings.Replace(tc.url, password, "***", 1)
 				if !strings.HasPrefix(err.Error(), shown+" (branch main): ") {
 					t.Errorf("error %q does not start with the redacted URL %q and branch", err, shown)
 				}
@@ -225,7 +225,7 @@ func TestNewRejects(t *testing.T) {
 		{"bad known_hosts", source.Options{URL: "git@example.com:r.git", CacheDir: cache, Auth: source.Auth{SSHPrivateKey: key, KnownHosts: []byte("example.com ssh-ed25519 !!!\n")}}, "known_hosts"},
 		{"bad key", source.Options{URL: "git@example.com:r.git", CacheDir: cache, Auth: source.Auth{SSHPrivateKey: []byte("nope"), KnownHosts: knownHosts}}, "SSH private key"},
 		{"cache folder a file", source.Options{URL: "https://example.com/r.git", CacheDir: notDir}, "cache folder: mkdir " + notDir + ": not a directory"},
-		{"credentials kept out", source.Options{URL: "https://ci:" + password + "@example.com/r.git", CacheDir: notDir}, "https://ci:REDACTED@example.com/r.git"},
+		{"credentials kept out", source.Options{URL: "https://ci:" + password + "@example.com/r.git", CacheDir: notDir}, "https://ci:***@example.com/r.git"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/ferry-cd/ferry/internal/redact"
 )
 
 const (
@@ -72,7 +74,7 @@ type Source struct {
 	cache    cache
 	auth     transport.AuthMethod // nil: none, or credentials in the URL
 	shown    string               // URL for messages, credentials removed
-	secrets  []string             // strings scrubbed from every message
+	secrets  *redact.Set          // strings scrubbed from every message
 	fetching chan struct{}        // holds a token while a fetch runs, even one its caller gave up on
 }
 
@@ -90,17 +92,17 @@ func New(opts Options) (*Source, error) {
 	}
 	installCappedHTTP()
 	s := &Source{opts: opts, fetching: make(chan struct{}, 1), secrets: secrets(opts)}
-	s.shown = displayURL(opts.URL)
+	s.shown = redact.URL(opts.URL)
 	ep, err := s.check()
 	if err != nil {
 		return nil, err
 	}
 	s.cache = newCache(opts.CacheDir, cacheURL(ep))
 	if err := s.cache.prepare(); err != nil {
-		return nil, fmt.Errorf("%s: %s", s.shown, s.scrub(err.Error()))
+		return nil, fmt.Errorf("%s: %w", s.shown, s.secrets.Error(err))
 	}
 	if s.auth, err = transportAuth(ep, opts.Auth, opts.Timeout, opts.CacheDir); err != nil {
-		return nil, fmt.Errorf("%s: %s", s.shown, s.scrub(err.Error()))
+		return nil, fmt.Errorf("%s: %w", s.shown, s.secrets.Error(err))
 	}
 	return s, nil
 }
@@ -121,7 +123,7 @@ func (s *Source) check() (*transport.Endpoint, error) {
 	}
 	ep, err := transport.NewEndpoint(o.URL)
 	if err != nil {
-		return nil, fmt.Errorf("%s: bad URL: %s", s.shown, s.scrub(err.Error()))
+		return nil, fmt.Errorf("%s: bad URL: %w", s.shown, s.secrets.Error(err))
 	}
 	if ep.Protocol != "http" && ep.Protocol != "https" && ep.Protocol != "ssh" {
 		return nil, fmt.Errorf("%s: unsupported protocol %q: use https, http or ssh", s.shown, ep.Protocol)
