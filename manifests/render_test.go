@@ -111,3 +111,39 @@ func TestNamespacedGrantsOnlyReadsClusterWide(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentSOPSKeys checks that the agent reads its age identities from the Secret ferry-sops,
+// mounted read-only and optional, through SOPS_AGE_KEY_FILE.
+func TestAgentSOPSKeys(t *testing.T) {
+	objs := mustRender(t, manifests.Render)
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		spec, _, _ := unstructured.NestedMap(o.Object, "spec", "template", "spec")
+		c := spec["containers"].([]any)[0].(map[string]any)
+		var env, mount, volume map[string]any
+		for _, e := range c["env"].([]any) {
+			if e.(map[string]any)["name"] == "SOPS_AGE_KEY_FILE" {
+				env = e.(map[string]any)
+			}
+		}
+		for _, m := range c["volumeMounts"].([]any) {
+			if m.(map[string]any)["name"] == "sops-keys" {
+				mount = m.(map[string]any)
+			}
+		}
+		for _, v := range spec["volumes"].([]any) {
+			if v.(map[string]any)["name"] == "sops-keys" {
+				volume = v.(map[string]any)["secret"].(map[string]any)
+			}
+		}
+		want := []any{"/etc/ferry/sops/keys.txt", "/etc/ferry/sops", true, "ferry-sops", true}
+		got := []any{env["value"], mount["mountPath"], mount["readOnly"], volume["secretName"], volume["optional"]}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("SOPS_AGE_KEY_FILE, mount path, readOnly, Secret, optional (-want +got):\n%s", diff)
+		}
+		return
+	}
+	t.Fatal("no Deployment")
+}
