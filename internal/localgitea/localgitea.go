@@ -303,28 +303,7 @@ func environ(dir string) []string {
 
 // waitHealthy polls /api/healthz until it answers 200, the server exits, or readyTimeout passes.
 func (g *Server) waitHealthy(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	client := &http.Client{Timeout: 5 * time.Second}
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.URL+"/api/healthz", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-g.web.Done():
-			return g.web.Failure("exited before it was healthy")
-		case <-ctx.Done():
-			return g.web.Failure(fmt.Sprintf("not healthy within %s", readyTimeout))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return g.web.WaitHTTP(ctx, g.URL+"/api/healthz", "healthy", readyTimeout)
 }
 
 // createToken creates an access token with all scopes through the API with basic auth, and the

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,28 +125,7 @@ func config(opts Options) string {
 
 // waitReady polls /-/ready until it answers 200, the process exits, or readyTimeout passes.
 func (s *Server) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	client := &http.Client{Timeout: 5 * time.Second}
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/-/ready", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-s.proc.Done():
-			return s.proc.Failure("exited before it was ready")
-		case <-ctx.Done():
-			return s.proc.Failure(fmt.Sprintf("not ready within %s", readyTimeout))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return s.proc.WaitHTTP(ctx, s.URL+"/-/ready", "ready", readyTimeout)
 }
 
 // Stop ends the server's process group and removes its work folder.

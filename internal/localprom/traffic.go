@@ -1,7 +1,6 @@
 package localprom
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -21,7 +20,7 @@ type Traffic struct {
 
 	srv   *http.Server
 	total *prometheus.CounterVec
-	stop  context.CancelFunc
+	stop  chan struct{} // closed by Close
 	done  chan struct{}
 
 	mu    gosync.Mutex
@@ -53,9 +52,8 @@ func StartTraffic() (*Traffic, error) {
 			panic(err) // Serve on a fresh listener fails only on a broken machine
 		}
 	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.stop = cancel
-	go t.run(ctx)
+	t.stop = make(chan struct{})
+	go t.run()
 	return t, nil
 }
 
@@ -69,13 +67,13 @@ func (t *Traffic) SetRate(namespace, track, code string, perSecond float64) {
 	t.total.WithLabelValues(namespace, track, code).Add(0) // the series exists from now on
 }
 
-func (t *Traffic) run(ctx context.Context) {
+func (t *Traffic) run() {
 	defer close(t.done)
 	tk := time.NewTicker(tick)
 	defer tk.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-t.stop:
 			return
 		case <-tk.C:
 		}
@@ -89,7 +87,7 @@ func (t *Traffic) run(ctx context.Context) {
 
 // Close stops the traffic and its server.
 func (t *Traffic) Close() error {
-	t.stop()
+	close(t.stop)
 	<-t.done
 	return t.srv.Close()
 }

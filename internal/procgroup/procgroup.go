@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,4 +128,31 @@ func Run(ctx context.Context, name string, cmd *exec.Cmd, logDir string, timeout
 		return p.Failure("failed")
 	}
 	return nil
+}
+
+// WaitHTTP polls url until it answers 200, p exits, or timeout passes; what the wait was for
+// ("healthy", "ready") words the error, which carries p's log tail.
+func (p *Process) WaitHTTP(ctx context.Context, url, what string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 5 * time.Second}
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-p.Done():
+			return p.Failure("exited before it was " + what)
+		case <-ctx.Done():
+			return p.Failure(fmt.Sprintf("not %s within %s", what, timeout))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
