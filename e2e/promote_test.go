@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/ferry-cd/ferry/agent"
 	"github.com/ferry-cd/ferry/internal/giteatest"
@@ -33,7 +34,9 @@ type giteaPipeline struct {
 	stop                    func()
 	logs                    *syncBuffer
 	kube                    kubernetes.Interface
-	metricsAddr             string // where startAgent's agent serves /metrics ("" for nowhere)
+	metricsAddr             string       // where startAgent's agent serves /metrics ("" for nowhere)
+	config                  *rest.Config // the cluster startAgent's agent syncs; nil for the shared one
+	envs                    []string     // the environments startAgent's agent syncs; nil for all
 }
 
 func newGiteaPipeline(t *testing.T, edit func(ferryYAML string) string) *giteaPipeline {
@@ -81,11 +84,15 @@ func (p *giteaPipeline) startAgent(t *testing.T) (stop func()) {
 	opts.Source.URL, opts.Source.CacheDir = p.url, t.TempDir()
 	opts.Source.Auth.Username, opts.Source.Auth.Password = p.g.AdminUser, p.g.Token
 	opts.Namespace, opts.LeaderElection, opts.Forge = p.agentNS, false, p.forge
-	opts.MetricsAddr = p.metricsAddr
+	opts.MetricsAddr, opts.Environments = p.metricsAddr, p.envs
 	opts.Sync.PollInterval, opts.Sync.HealthTimeout = 500*time.Millisecond, time.Minute
 	opts.MinBackoff, opts.MaxBackoff = 500*time.Millisecond, 2*time.Second
 	opts.Logger = slog.New(slog.NewJSONHandler(p.logs, nil))
-	a, err := agent.New(cluster.Config, opts)
+	config := p.config
+	if config == nil {
+		config = cluster.Config
+	}
+	a, err := agent.New(config, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
