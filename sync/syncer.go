@@ -7,7 +7,6 @@ import (
 	gosync "sync"
 	"time"
 
-	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/pkg/ssa"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/kubernetes"
@@ -109,7 +108,7 @@ func newSyncer(cfg *rest.Config, httpClient *http.Client, opts Options) (*Syncer
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes metadata client: %w", err)
 	}
-	poller := polling.NewStatusPoller(c, mapper, polling.Options{})
+	poller := newStatusPoller(c, mapper)
 	mgr := ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: "ferry.dev"})
 	mgr.SetConcurrency(opts.Concurrency)
 	return &Syncer{
