@@ -23,34 +23,49 @@ func (r *envRun) register(cmd *cobra.Command) {
 	r.kube.register(cmd)
 }
 
+// prepared is one environment rendered from the repository, with a Syncer for its cluster.
+type prepared struct {
+	view     *repoview.View
+	pipeline *environments.Pipeline
+	env      *environments.Environment
+	res      render.Result
+	s        *sync.Syncer
+}
+
 // prepare opens the repository, renders env and builds a Syncer. The caller closes the view.
-func (r *envRun) prepare(cmd *cobra.Command, envName string, opts sync.Options) (*repoview.View, *environments.Environment, render.Result, *sync.Syncer, error) {
+func (r *envRun) prepare(cmd *cobra.Command, envName string, opts sync.Options) (*prepared, error) {
 	view, pipeline, err := r.repo.open(cmd.Context())
 	if err != nil {
-		return nil, nil, render.Result{}, nil, err
+		return nil, err
 	}
-	env, ok := pipeline.Environment(envName)
-	if !ok {
-		view.Close()
-		return nil, nil, render.Result{}, nil, &usageError{fmt.Errorf("environment %q is not in ferry.yaml", envName)}
-	}
-	res, err := render.Render(cmd.Context(), view.FS, env)
+	p, err := r.prepareEnv(cmd, &prepared{view: view, pipeline: pipeline}, envName, opts)
 	if err != nil {
 		view.Close()
-		return nil, nil, render.Result{}, nil, &sync.Error{Phase: sync.PhaseRender, Err: err}
+		return nil, err
+	}
+	return p, nil
+}
+
+func (r *envRun) prepareEnv(cmd *cobra.Command, p *prepared, envName string, opts sync.Options) (*prepared, error) {
+	env, ok := p.pipeline.Environment(envName)
+	if !ok {
+		return nil, &usageError{fmt.Errorf("environment %q is not in ferry.yaml", envName)}
+	}
+	res, err := render.Render(cmd.Context(), p.view.FS, env)
+	if err != nil {
+		return nil, &sync.Error{Phase: sync.PhaseRender, Err: err}
 	}
 	cfg, err := r.kube.config()
 	if err != nil {
-		view.Close()
-		return nil, nil, render.Result{}, nil, err
+		return nil, err
 	}
 	opts.Namespace = r.kube.namespace
 	s, err := sync.New(cfg, opts)
 	if err != nil {
-		view.Close()
-		return nil, nil, render.Result{}, nil, err
+		return nil, err
 	}
-	return view, env, res, s, nil
+	p.env, p.res, p.s = env, res, s
+	return p, nil
 }
 
 // revisionOf names what is synced: the commit, or "worktree" for a folder's work tree.
@@ -64,6 +79,7 @@ func revisionOf(v *repoview.View) string {
 func newSyncCommand() *cobra.Command {
 	var run envRun
 	var once, skipRollout bool
+	var override string
 	opts := sync.DefaultOptions()
 	cmd := &cobra.Command{
 		Use:   "sync ENV",
@@ -73,19 +89,21 @@ func newSyncCommand() *cobra.Command {
 			if !once {
 				return &usageError{fmt.Errorf("only --once is supported from the CLI; run `ferry agent` to keep syncing")}
 			}
-			view, env, res, s, err := run.prepare(cmd, args[0], opts)
+			p, err := run.prepare(cmd, args[0], opts)
 			if err != nil {
 				return err
 			}
-			defer view.Close()
-			c := &cliSync{s: s, env: env, res: res, revision: revisionOf(view), out: cmd.OutOrStdout(),
-				log: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)), poll: opts.PollInterval}
-			return c.run(cmd.Context(), view, skipRollout)
+			defer p.view.Close()
+			c := &cliSync{s: p.s, env: p.env, res: p.res, revision: revisionOf(p.view), out: cmd.OutOrStdout(),
+				log: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)), poll: opts.PollInterval,
+				windows: p.pipeline.WindowsOf(p.env.Name), message: p.view.Message, override: override}
+			return c.run(cmd.Context(), p.view, skipRollout)
 		},
 	}
 	run.register(cmd)
 	cmd.Flags().BoolVar(&once, "once", true, "sync once and exit")
 	cmd.Flags().DurationVar(&opts.HealthTimeout, "health-timeout", opts.HealthTimeout, "how long to wait for applied objects to become healthy (0: do not wait)")
+	cmd.Flags().StringVar(&override, "override", "", "apply although a deploy window holds new revisions back, for this reason (logged, as a commit's Ferry-Override trailer is)")
 	cmd.Flags().BoolVar(&skipRollout, "skip-rollout", false, "apply everything at once, past the environment's rollout stages, a halted revision or a rollout in progress (logged)")
 	return cmd
 }
@@ -97,12 +115,13 @@ func newDiffCommand() *cobra.Command {
 		Short: "Server-side dry-run ENV against the cluster and print a unified diff per object (Secret values masked)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			view, env, res, s, err := run.prepare(cmd, args[0], sync.DefaultOptions())
+			p, err := run.prepare(cmd, args[0], sync.DefaultOptions())
 			if err != nil {
 				return err
 			}
-			defer view.Close()
-			diffs, err := s.Diff(cmd.Context(), env, res)
+			defer p.view.Close()
+			env := p.env
+			diffs, err := p.s.Diff(cmd.Context(), env, p.res)
 			if err != nil {
 				return err
 			}

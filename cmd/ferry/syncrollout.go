@@ -27,12 +27,18 @@ type cliSync struct {
 	out      io.Writer
 	log      *slog.Logger
 	poll     time.Duration
+	windows  []environments.Window // the environment's deploy windows
+	message  string                // the commit's message, for a Ferry-Override trailer
+	override string                // --override's reason
 }
 
 // run checks the gates and syncs, in stages when the environment has them. A refused sync, a
 // failed one and a halted rollout are errors (exit 1).
 func (c *cliSync) run(ctx context.Context, view *repoview.View, skipRollout bool) error {
 	if err := checkPin(c.env, view); err != nil {
+		return err
+	}
+	if err := c.gates(ctx, time.Now()); err != nil {
 		return err
 	}
 	if rollout.Staged(c.env) {

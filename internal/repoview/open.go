@@ -22,6 +22,8 @@ type View struct {
 	Revision string
 	// Source describes where the view comes from, for messages (credentials removed).
 	Source string
+	// Message is the commit's message, or "" for a work tree.
+	Message string
 
 	cleanup func() error
 }
@@ -100,7 +102,7 @@ func viewCommit(r *git.Repository, source, revision string, cleanup func() error
 	if err != nil {
 		return fail(fmt.Errorf("%s: commit %s: %w", source, hash, err))
 	}
-	return &View{FS: NewTreeFS(tree), Revision: hash.String(), Source: source, cleanup: cleanup}, nil
+	return &View{FS: NewTreeFS(tree), Revision: hash.String(), Source: source, Message: commit.Message, cleanup: cleanup}, nil
 }
 
 // resolve finds rev as given, then as a remote branch of origin, so that a branch name works
