@@ -53,8 +53,9 @@ func tarLayer(entries []entry, mtime time.Time) (v1.Layer, error) {
 	)
 }
 
-// compressionLevel is gzip's default: BestCompression saves about 1% on the binary for
-// three times the time.
+// compressionLevel is gzip's default. Measured on ferry's 94 MB binary layer: 28.3 MB in
+// 10.5 s, where go-containerregistry's BestSpeed gives 32.4 MB (3.6 s) and BestCompression
+// 28.1 MB (38 s).
 const compressionLevel = 6
 
 func writeEntry(tw *tar.Writer, e entry, mtime time.Time) error {
