@@ -220,9 +220,9 @@ func TestDeduplicates(t *testing.T) {
 		}
 	}
 	for _, m := range []notify.Message{
-		{Event: notify.SyncFailed, Env: "staging", Revision: "def"},           // another revision
-		{Event: notify.SyncFailed, Env: "production", Revision: "abc"},        // another environment
-		{Event: notify.RolloutHalted, Env: "staging", Revision: "abc"},        // another event
+		{Event: notify.SyncFailed, Env: "staging", Revision: "def"},    // another revision
+		{Event: notify.SyncFailed, Env: "production", Revision: "abc"}, // another environment
+		{Event: notify.RolloutHalted, Env: "staging", Revision: "abc"}, // another event
 		{Event: notify.ApprovalNeeded, Env: "staging", Revision: "abc", Stage: "one"},
 		{Event: notify.ApprovalNeeded, Env: "staging", Revision: "abc", Stage: "two"}, // approval: per stage
 	} {
