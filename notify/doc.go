@@ -1,6 +1,6 @@
 // Package notify tells chat and webhooks what the agent did: it builds the payloads of Slack
 // incoming webhooks, Microsoft Teams Workflows (an Adaptive Card) and ferry's generic JSON, and
-// delivers them in the background.
+// delivers them in the background, each receiver on its own worker.
 //
 // Delivery never blocks the caller: [Notifier.Notify] puts a message on a bounded queue, or
 // drops it when the queue is full; workers post it with a timeout per request and retry a

@@ -2,17 +2,19 @@ package notify
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"slices"
 	gosync "sync"
 	"time"
 )
 
 // Options configure a Notifier; DefaultOptions returns the documented defaults.
 type Options struct {
-	// QueueSize is how many messages may wait for delivery; one more is dropped.
+	// QueueSize is how many messages may wait for delivery, in all and to each receiver;
+	// one more is dropped. Each receiver has a worker of its own, so that one that is down or
+	// slow delays only its own messages.
 	QueueSize int
-	// Workers deliver messages concurrently, so that one slow receiver does not hold up others.
-	Workers int
 	// Attempts bounds the posts of one message (the first and the retries); Timeout bounds each.
 	Attempts int
 	Timeout  time.Duration
@@ -30,10 +32,9 @@ type Options struct {
 	Report func(Result)
 }
 
-// DefaultOptions returns Options with a queue of 100 messages, 4 workers, 5 attempts of 10s
-// each, retries backing off from 1s to 30s, and 10,000 keys remembered.
+// DefaultOptions returns Options with queues of 100 messages, 5 attempts of 10s each, retries backing off from 1s to 30s, and 10,000 keys remembered.
 func DefaultOptions() Options {
-	return Options{QueueSize: 100, Workers: 4, Attempts: 5, Timeout: 10 * time.Second,
+	return Options{QueueSize: 100, Attempts: 5, Timeout: 10 * time.Second,
 		MinBackoff: time.Second, MaxBackoff: 30 * time.Second, Remember: 10000}
 }
 
@@ -85,7 +86,7 @@ type delivery struct {
 // New returns a Notifier with opts; zero fields take DefaultOptions' values.
 func New(opts Options) *Notifier {
 	def := DefaultOptions()
-	for _, f := range []struct{ v, d *int }{{&opts.QueueSize, &def.QueueSize}, {&opts.Workers, &def.Workers},
+	for _, f := range []struct{ v, d *int }{{&opts.QueueSize, &def.QueueSize},
 		{&opts.Attempts, &def.Attempts}, {&opts.Remember, &def.Remember}} {
 		if *f.v <= 0 {
 			*f.v = *f.d
@@ -131,28 +132,55 @@ func keyOf(name string, m Message) string {
 	return key
 }
 
-// Run delivers queued messages with Options.Workers workers until ctx ends; a delivery in
-// progress then stops, and messages still queued are reported dropped.
+// Run delivers queued messages until ctx ends, with a worker for each receiver (by name); a
+// delivery in progress then stops, and messages still queued are reported dropped.
 func (n *Notifier) Run(ctx context.Context) {
+	lanes := map[string]chan delivery{}
 	var wg gosync.WaitGroup
-	for range n.opts.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case d := <-n.queue:
-					n.deliver(ctx, d)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	defer func() {
+		wg.Wait()
+		for _, lane := range append([]chan delivery{n.queue}, slices.Collect(maps.Values(lanes))...) {
+			n.dropAll(lane)
+		}
+	}()
 	for {
 		select {
+		case <-ctx.Done():
+			return
 		case d := <-n.queue:
+			lane := lanes[d.to.Name]
+			if lane == nil {
+				lane = make(chan delivery, n.opts.QueueSize)
+				lanes[d.to.Name] = lane
+				wg.Add(1)
+				go func() { defer wg.Done(); n.work(ctx, lane) }()
+			}
+			select {
+			case lane <- d:
+			default:
+				n.report(d, Dropped, 0, errQueueFull)
+			}
+		}
+	}
+}
+
+// work delivers the messages of one receiver's lane until ctx ends.
+func (n *Notifier) work(ctx context.Context, lane <-chan delivery) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case d := <-lane:
+			n.deliver(ctx, d)
+		}
+	}
+}
+
+// dropAll reports every message left in queue dropped.
+func (n *Notifier) dropAll(queue chan delivery) {
+	for {
+		select {
+		case d := <-queue:
 			n.report(d, Dropped, 0, errStopped)
 		default:
 			return

@@ -350,7 +350,7 @@ func TestHangingReceiver(t *testing.T) {
 	defer close(release)
 	rc := newReceiver(t, ok)
 	res := newResults()
-	n := start(t, notify.Options{Attempts: 2, Timeout: 300 * time.Millisecond, Workers: 2}, res)
+	n := start(t, notify.Options{Attempts: 2, Timeout: 300 * time.Millisecond}, res)
 	n.Notify(notify.Receiver{Name: "hang", Type: notify.Webhook, URL: hang.URL}, halted)
 	n.Notify(notify.Receiver{Name: "ok", Type: notify.Webhook, URL: rc.URL}, halted)
 	first, second := res.next(t), res.next(t)
