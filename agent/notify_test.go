@@ -13,9 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/ferry-cd/ferry/internal/giteatest"
+	"github.com/ferry-cd/ferry/internal/localcluster"
 	"github.com/ferry-cd/ferry/notify"
+	"github.com/ferry-cd/ferry/promote"
 )
 
 // inbox is a local HTTP receiver of notifications: it keeps every body it takes, with when it
@@ -265,4 +269,106 @@ func (ib *inbox) waitBody(t *testing.T, s string, logs *logBuffer) {
 	if err != nil {
 		t.Fatalf("no message holding %q; got %v\nagent log:\n%s", s, ib.bodies(), logs.String())
 	}
+}
+
+// TestNotificationsOfPullRequests runs the agent against a real Gitea as its forge: the
+// automatic promotion of staging's release into production is one promotion-proposed message,
+// and a production canary that never becomes ready, with onFailure: revert, is one
+// revert-proposed message; each links its pull request.
+func TestNotificationsOfPullRequests(t *testing.T) {
+	g := giteatest.Start(t)
+	id := strings.ToLower(rand.String(5))
+	files := exampleFiles(t)
+	y := files["ferry.yaml"]
+	for _, r := range [][2]string{
+		{"namespace: staging ", "namespace: staging-" + id + " "}, {"namespace: production\n", "namespace: production-" + id + "\n"},
+		{`schedule: "@every 1m"`, `schedule: "@every 1s"`}, {"    pin: \"\"", "    schedule: \"@every 1s\"\n    pin: \"\""},
+		{"auto: false", "auto: true"}, {"after: 10m", "after: 0s"}, {"soak: 2m", "soak: 1s"},
+		{"onFailure: halt", "onFailure: revert"}, {"timeout: 5m", "timeout: 20s"},
+	} {
+		if !strings.Contains(y, r[0]) {
+			t.Fatalf("ferry.yaml lacks %q", r[0])
+		}
+		y = strings.Replace(y, r[0], r[1], 1)
+	}
+	files["ferry.yaml"] = y + "notifications:\n  - {name: prs, type: webhook, urlFrom: PRS, events: [promotion-proposed, revert-proposed]}\n"
+	repoURL := g.CreateRepo(t, "config", files)
+	forge, err := promote.NewGitea(t.Context(), g.URL, g.AdminUser, "config", g.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prs := newInbox(t, false)
+	logs := &logBuffer{}
+	opts := DefaultOptions()
+	opts.Source.URL, opts.Source.CacheDir = repoURL, t.TempDir()
+	opts.Source.Auth.Username, opts.Source.Auth.Password = g.AdminUser, g.Token
+	opts.Namespace, opts.LeaderElection, opts.Forge = "ferry-prs-"+id, false, forge
+	opts.HTTPAddr, opts.MetricsAddr = "", ""
+	opts.Sync.PollInterval, opts.Sync.HealthTimeout = 500*time.Millisecond, time.Minute
+	opts.MinBackoff, opts.MaxBackoff = 500*time.Millisecond, 2*time.Second
+	opts.Logger = logs.logger()
+	opts.LookupEnv = func(name string) (string, bool) { return prs.URL + "/hook", name == "PRS" }
+	(&fixture{t: t}).start(opts)
+
+	proposed := logs.waitLine(t, "promotion proposed", map[string]any{"to": "production"}, 4*time.Minute)
+	promotion := prs.waitEvent(t, notify.PromotionProposed, logs)
+	if promotion.msg.Env != "production" || promotion.msg.URL != proposed["url"] || short(promotion.msg.Revision) != proposed["revision"] {
+		t.Errorf("promotion-proposed: %+v, want production's, with the pull request %v of staging's revision %v", promotion.msg, proposed["url"], proposed["revision"])
+	}
+
+	repo, err := promote.Clone(t.Context(), repoURL, "main", g.AdminUser, g.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := "environments/production/kustomization.yaml"
+	data, err := repo.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := string(data) + "patches:\n- target:\n    kind: Deployment\n  patch: |-\n    - op: add\n      path: /spec/template/metadata/labels/" +
+		localcluster.FailingPodLabel + "\n      value: \"true\"\n"
+	if err := repo.WriteFile(file, []byte(bad)); err != nil {
+		t.Fatal(err)
+	}
+	badRev, err := repo.Commit("release(production): pods that never become ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.Push(t.Context(), "main", false); err != nil {
+		t.Fatal(err)
+	}
+	reverted := logs.waitLine(t, "revert proposed", map[string]any{"env": "production"}, 4*time.Minute)
+	revert := prs.waitEvent(t, notify.RevertProposed, logs)
+	if revert.msg.Env != "production" || revert.msg.URL != reverted["url"] || revert.msg.Revision != badRev || revert.msg.Subject != "release(production): pods that never become ready" {
+		t.Errorf("revert-proposed: %+v, want production's at %s, with the pull request %v", revert.msg, badRev[:7], reverted["url"])
+	}
+	time.Sleep(3 * time.Second) // more syncs of the halted revision
+	if n := len(prs.messages(notify.RevertProposed)); n != 1 {
+		t.Errorf("%d revert-proposed messages, want one: %v", n, prs.bodies())
+	}
+	// Each new revision of staging updates the promotion's pull request: one message each.
+	seen := map[string]bool{}
+	for _, rc := range prs.messages(notify.PromotionProposed) {
+		if seen[rc.msg.Revision] {
+			t.Errorf("two promotion-proposed messages for %s: %v", short(rc.msg.Revision), prs.bodies())
+		}
+		seen[rc.msg.Revision] = true
+	}
+}
+
+// waitEvent waits for a message of event and returns the first.
+func (ib *inbox) waitEvent(t *testing.T, event notify.Event, logs *logBuffer) received {
+	t.Helper()
+	var found received
+	err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
+		if m := ib.messages(event); len(m) > 0 {
+			found = m[0]
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("no %s message; got %v\nagent log:\n%s", event, ib.bodies(), logs.String())
+	}
+	return found
 }
