@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/ferry-cd/ferry/environments"
 	"github.com/ferry-cd/ferry/internal/giteatest"
 	"github.com/ferry-cd/ferry/internal/localcluster"
 	"github.com/ferry-cd/ferry/notify"
@@ -371,4 +372,36 @@ func (ib *inbox) waitEvent(t *testing.T, event notify.Event, logs *logBuffer) re
 		t.Fatalf("no %s message; got %v\nagent log:\n%s", event, ib.bodies(), logs.String())
 	}
 	return found
+}
+
+// TestReceiversOf: a notification is skipped, with an ERROR naming it and its variable but not
+// the value, when the variable is unset, empty or holds no http(s) URL.
+func TestReceiversOf(t *testing.T) {
+	p, err := environments.Parse([]byte("apiVersion: ferry.dev/v1alpha1\nkind: Pipeline\nenvironments:\n- {name: a, path: a, namespace: a}\n" +
+		"notifications:\n- {name: good, type: slack, urlFrom: GOOD}\n- {name: unset, type: slack, urlFrom: UNSET}\n" +
+		"- {name: empty, type: teams, urlFrom: EMPTY}\n- {name: nourl, type: webhook, urlFrom: NOURL}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"GOOD": "https://hooks.example.com/services/good-token", "EMPTY": "", "NOURL": "hooks.example.com/nourl-token"}
+	logs := &logBuffer{}
+	a := &Agent{opts: Options{LookupEnv: func(n string) (string, bool) { v, ok := env[n]; return v, ok }}, log: logs.logger()}
+	got := a.receiversOf(p, "0123456789012345678901234567890123456789")
+	if len(got) != 1 || got[0].to != (notify.Receiver{Name: "good", Type: notify.Slack, URL: env["GOOD"]}) {
+		t.Errorf("receivers %+v, want only good", got)
+	}
+	want := map[string]string{"unset": "is not set", "empty": "is not set", "nourl": "does not hold an http(s) URL"}
+	for _, l := range logs.lines("") {
+		name, _ := l["notification"].(string)
+		if !strings.Contains(l["msg"].(string), want[name]) || l["level"] != "ERROR" || l["revision"] != "0123456" {
+			t.Errorf("line %v, want an ERROR saying the variable %s", l, want[name])
+		}
+		delete(want, name)
+	}
+	if len(want) > 0 {
+		t.Errorf("no line for %v", want)
+	}
+	if strings.Contains(logs.String(), "token") {
+		t.Errorf("the log holds a variable's value:\n%s", logs.String())
+	}
 }
