@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-cd/ferry/internal/localcluster"
 	"github.com/ferry-cd/ferry/notify"
 	"github.com/ferry-cd/ferry/promote"
+	"github.com/ferry-cd/ferry/sync"
 )
 
 // inbox is a local HTTP receiver of notifications: it keeps every body it takes, with when it
@@ -135,7 +136,8 @@ const notificationsYAML = `notifications:
 `
 
 // TestNotifications drives a staged staging through a roll-out, a halted canary, a render that
-// fails at every retry and a stage that waits for approval, with receivers on local HTTP
+// fails at every retry and a stage that waits for approval (then approved: the rollout's last
+// stage is a roll-out too), with receivers on local HTTP
 // servers: each event arrives once, with what a reader needs (stage, reason, subject, link),
 // in the format of its receiver; a receiver that never answers holds up neither the syncs nor
 // the other receivers; a notification whose variable is not set is skipped with one ERROR line
@@ -192,6 +194,17 @@ func TestNotifications(t *testing.T) {
 	approval := ops.wait(t, notify.ApprovalNeeded, fixed, logs)
 	if approval.msg.Stage != "canary" || !strings.Contains(approval.msg.Message, "ferry approve staging") {
 		t.Errorf("approval-needed: %+v, want stage canary and the command", approval.msg)
+	}
+	// Approved as `ferry approve staging` does: the last stage finishes the rollout.
+	err = sync.NewStateStore(f.kube, f.ns).Update(t.Context(), "staging", func(st *sync.State) error {
+		st.Control.Approval = &sync.Request{By: "notify-test", At: time.Now().UTC(), Revision: st.Progress.Revision, Stage: st.Stage}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done := ops.wait(t, notify.RolledOut, fixed, logs); done.msg.Stage != "all" || done.msg.Subject != "staging: gceme 1.4.0, approved by hand" {
+		t.Errorf("rolled-out after the stages: %+v, want stage all and the subject", done.msg)
 	}
 
 	t.Run("each event once", func(t *testing.T) {
