@@ -76,8 +76,12 @@ func (t *term) notify(ctx context.Context, m notify.Message) {
 	}
 }
 
-// notifySyncFailed tells of a failed sync of revision.
+// notifySyncFailed tells of a failed sync of revision; not of one that failed because the
+// term ended (shutdown, or leadership lost): nothing is wrong with the environment.
 func (w *worker) notifySyncFailed(ctx context.Context, revision string, err error) {
+	if ctx.Err() != nil {
+		return
+	}
 	w.t.notify(ctx, notify.Message{Event: notify.SyncFailed, Env: w.env, Revision: revision, Text: err.Error()})
 }
 
