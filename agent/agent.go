@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/ferry-cd/ferry/notify"
 	"github.com/ferry-cd/ferry/promote"
 	"github.com/ferry-cd/ferry/sync"
 	"github.com/ferry-cd/ferry/sync/source"
@@ -49,11 +50,18 @@ type Options struct {
 	ShutdownGrace time.Duration
 	// Logger receives the sync lines; slog.Default() when nil.
 	Logger *slog.Logger
+	// Notify configures the delivery of ferry.yaml's notifications (its Report is the
+	// agent's). LookupEnv reads the variables their urlFrom names; os.LookupEnv when nil.
+	Notify    notify.Options
+	LookupEnv func(name string) (string, bool)
+	// StatusURL is the status page's address as people reach it, the link of notifications
+	// that have no pull request; "" for none.
+	StatusURL string
 }
 
 // DefaultOptions returns Options for namespace ferry-system, leader election with the Lease
 // ferry-agent (15s lease, 10s renew deadline, 2s retry), retries backing off from 1s to 5m,
-// and 10s to shut down.
+// 10s to shut down, and notify.DefaultOptions.
 func DefaultOptions() Options {
 	return Options{
 		Source: source.DefaultOptions(), Namespace: "ferry-system",
@@ -61,6 +69,7 @@ func DefaultOptions() Options {
 		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 		Sync:       sync.DefaultOptions(),
 		MinBackoff: time.Second, MaxBackoff: 5 * time.Minute, ShutdownGrace: 10 * time.Second,
+		Notify: notify.DefaultOptions(),
 	}
 }
 
@@ -72,6 +81,8 @@ type Agent struct {
 	log     *slog.Logger
 	metrics *metrics
 	src     *source.Source
+
+	notifier *notify.Notifier // delivers ferry.yaml's notifications, for every term
 
 	ready atomic.Bool
 	mu    gosync.Mutex
@@ -98,7 +109,10 @@ func New(cfg *rest.Config, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: kubernetes client: %w", err)
 	}
-	return &Agent{opts: opts, cfg: cfg, kube: kube, log: opts.Logger, metrics: newMetrics(), src: src}, nil
+	a := &Agent{opts: opts, cfg: cfg, kube: kube, log: opts.Logger, metrics: newMetrics(), src: src}
+	opts.Notify.Report = a.reportNotification
+	a.notifier = notify.New(opts.Notify)
+	return a, nil
 }
 
 // Run serves HTTP, takes part in the leader election (or leads alone) and syncs until ctx
@@ -113,6 +127,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.ensureNamespace(ctx); err != nil {
 		return err
 	}
+	go a.notifier.Run(ctx)
 	a.ready.Store(true)
 	if a.opts.LeaderElection {
 		a.runElected(ctx)

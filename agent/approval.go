@@ -14,6 +14,7 @@ import (
 // commit status pending.
 func (o *rolloutObserver) AwaitingApproval(ctx context.Context, _ int, st environments.Stage) {
 	LogApprovalNeeded(o.w.t.a.log, o.env.Name, o.revision, st.Name)
+	o.notifyApproval(ctx, st.Name)
 	o.w.event(ctx, "Normal", "ApprovalNeeded", fmt.Sprintf("stage %s of %s soaked and waits for approval: run `%s`", st.Name, short(o.revision), approveCommand(o.env.Name)))
 	o.w.setStatus(ctx, o.revision, "pending", "waiting for approval")
 }

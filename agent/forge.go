@@ -112,6 +112,7 @@ func (t *term) propose(ctx context.Context, from string, to *environments.Enviro
 			t.prs[to.Name] = res.URL
 			t.mu.Unlock()
 			t.a.log.Info("promotion proposed", "from", from, "to", to.Name, "revision", short(h.revision), "url", res.URL, "created", res.Created)
+			t.notifyPromotion(ctx, from, to.Name, h.revision, res)
 		}
 	}
 	if err != nil {

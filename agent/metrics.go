@@ -15,6 +15,8 @@ type metrics struct {
 	halted   *prometheus.CounterVec
 	analysis *prometheus.CounterVec
 	suspend  *prometheus.GaugeVec
+	// notifications counts ferry.yaml's notifications by name and result (notify.Outcome).
+	notifications *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -45,8 +47,11 @@ func newMetrics() *metrics {
 		suspend: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ferry_environment_suspended", Help: "1 while an operator has suspended the environment (ferry suspend), else 0.",
 		}, []string{"env"}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_notifications_total", Help: "Notification messages by notification name and result (sent, failed, dropped, deduplicated).",
+		}, []string{"name", "result"}),
 	}
-	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift, m.halted, m.analysis, m.suspend,
+	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift, m.halted, m.analysis, m.suspend, m.notifications,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -211,6 +211,7 @@ func (w *worker) fail(ctx context.Context, revision string, trigger Trigger, err
 	w.lastHealth = sync.FailedHealth(w.lastHealth) // remember records it; a recovery is an Event
 	w.mu.Unlock()
 	w.t.notHealthy(w.env)
+	w.notifySyncFailed(ctx, revision, err)
 	w.setStatus(ctx, revision, "failure", err.Error())
 	if changed {
 		w.event(ctx, "Warning", "SyncFailed", fmt.Sprintf("revision %s: %v", short(revision), err))
@@ -222,7 +223,11 @@ func (w *worker) fail(ctx context.Context, revision string, trigger Trigger, err
 // nothing, and, on change, in Events.
 func (w *worker) finish(ctx context.Context, trigger Trigger, rep *sync.Report, err error) {
 	LogSync(w.t.a.log, w.env, rep.Revision, "", trigger, rep, err)
+	rolledOut := err == nil && (!rep.NoOp && rep.Health == sync.Healthy || w.recovered(rep))
 	w.record(ctx, rep, err) // metrics and Events first: they follow the line at once
+	if rolledOut {
+		w.notifyRolledOut(ctx, "", rep)
+	}
 	if err != nil || !rep.NoOp {
 		w.remember(ctx, attemptOf(trigger, "", rep, err), nil)
 	}
@@ -250,6 +255,7 @@ func (w *worker) record(ctx context.Context, rep *sync.Report, err error) {
 		w.lastError = err.Error()
 		w.mu.Unlock()
 		w.t.notHealthy(w.env)
+		w.notifySyncFailed(ctx, rep.Revision, err)
 		w.setStatus(ctx, rep.Revision, "failure", err.Error())
 		w.event(ctx, "Warning", "HealthFailed", fmt.Sprintf("revision %s: %v", short(rep.Revision), err))
 		return

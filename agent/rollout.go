@@ -72,6 +72,7 @@ func (o *rolloutObserver) StageSoaked(_ context.Context, st environments.Stage) 
 func (o *rolloutObserver) Finished(ctx context.Context, st environments.Stage, rep *sync.Report) {
 	LogSync(o.w.t.a.log, o.env.Name, o.revision, st.Name, o.trigger, rep, nil)
 	o.w.record(ctx, rep, nil) // metrics and Events first: they follow the line at once
+	o.w.notifyRolledOut(ctx, st.Name, rep)
 	rec := attemptOf(o.trigger, st.Name, rep, nil)
 	rec.Duration = time.Since(o.started)
 	o.w.remember(ctx, rec, nil)
@@ -81,6 +82,7 @@ func (o *rolloutObserver) Finished(ctx context.Context, st environments.Stage, r
 func (o *rolloutObserver) Halted(ctx context.Context, h *rollout.Halt) {
 	a := o.w.t.a
 	LogHalt(a.log, h)
+	o.notifyHalt(ctx, h)
 	a.metrics.halted.WithLabelValues(h.Env, h.Stage).Inc()
 	a.metrics.ready.WithLabelValues(h.Env).Set(0)
 	o.w.t.notHealthy(h.Env)
@@ -110,6 +112,7 @@ func (o *rolloutObserver) ProposeRevert(ctx context.Context) {
 		return
 	}
 	a.log.Info("revert proposed", "env", o.env.Name, "revision", short(o.revision), "url", res.URL)
+	o.notifyRevert(ctx, res.URL)
 	if err := o.w.t.syncer.SaveProgress(ctx, o.env.Name, func(s *sync.State) { s.Progress.RevertProposed = true }); err != nil {
 		// The next halt of this revision would propose the revert again.
 		a.log.Warn("cannot record the proposed revert", "env", o.env.Name, "revision", short(o.revision), "error", err.Error())

@@ -32,6 +32,8 @@ type term struct {
 	proposed map[string]bool       // "target@revision" promotions already proposed
 	prs      map[string]string     // target environment → its open promotion PR, as proposed
 	ctl      controls              // the operators' controls, as watchControls sees them
+	// receivers are ferry.yaml's notifications at rev whose URL the agent has.
+	receivers []receiver
 
 	marking  gosync.Mutex // one markRemoved pass at a time
 	markedAt string       // the environment names of ferry.yaml that the last markRemoved pass was started for
@@ -119,6 +121,7 @@ func (t *term) pipelineAt(ctx context.Context, rev string) (*environments.Pipeli
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.rev, t.pipeline = rev, p
+	t.receivers = t.a.receiversOf(p, rev)
 	t.reconcile(ctx, p)
 	return p, nil
 }

@@ -100,10 +100,11 @@ func decodePipeline(root *yaml.Node, r *report) *Pipeline {
 	d.nodes[""] = root
 	p := &Pipeline{}
 	d.mapping(root, "", fields{
-		"apiVersion":   d.setString(&p.APIVersion),
-		"kind":         d.setString(&p.Kind),
-		"environments": func(n *yaml.Node, path string) { p.Environments = d.environments(n, path) },
-		"windows":      func(n *yaml.Node, path string) { p.Windows = d.windows(n, path, true) },
+		"apiVersion":    d.setString(&p.APIVersion),
+		"kind":          d.setString(&p.Kind),
+		"environments":  func(n *yaml.Node, path string) { p.Environments = d.environments(n, path) },
+		"windows":       func(n *yaml.Node, path string) { p.Windows = d.windows(n, path, true) },
+		"notifications": func(n *yaml.Node, path string) { p.Notifications = d.notifications(n, path) },
 	})
 	return p
 }

@@ -40,6 +40,8 @@ type Pipeline struct {
 	Environments []Environment // in file order
 	// Windows are the top-level deploy windows; each applies to its Environments, or to all.
 	Windows []Window
+	// Notifications are the receivers the agent tells about events (see Notification).
+	Notifications []Notification
 }
 
 // Environment is one kustomize overlay that ferry syncs into one namespace.

@@ -34,6 +34,7 @@ func validate(p *Pipeline, r *report) {
 	}
 	validatePromotions(r, p.Environments)
 	validateWindows(r, p.Windows, "windows", p)
+	validateNotifications(r, p.Notifications, "notifications", p)
 }
 
 // validateNamespaceOwner reports the i-th environment when an earlier one, recorded in owner

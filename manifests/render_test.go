@@ -147,3 +147,21 @@ func TestAgentSOPSKeys(t *testing.T) {
 	}
 	t.Fatal("no Deployment")
 }
+
+// TestAgentNotificationURLs checks that every key of the Secret ferry-notify reaches the agent
+// as an environment variable (ferry.yaml's urlFrom names one), and that the Secret is optional.
+func TestAgentNotificationURLs(t *testing.T) {
+	for _, o := range mustRender(t, manifests.Render) {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		envFrom, _ := containers[0].(map[string]any)["envFrom"].([]any)
+		want := []any{map[string]any{"secretRef": map[string]any{"name": "ferry-notify", "optional": true}}}
+		if diff := cmp.Diff(want, envFrom); diff != "" {
+			t.Errorf("envFrom (-want +got):\n%s", diff)
+		}
+		return
+	}
+	t.Fatal("no Deployment")
+}

@@ -37,7 +37,7 @@ func newAgentCommand() *cobra.Command {
 		Use:   "agent --repo URL",
 		Short: "Run the in-cluster daemon: sync environments on schedule, on webhook and on drift",
 		Long: "Credentials come from the environment: " + strings.Join([]string{envGitUsername, envGitPassword,
-			envGitSSHKey, envGitKnownHosts, envWebhookSecret}, ", ") + ".",
+			envGitSSHKey, envGitKnownHosts, envWebhookSecret}, ", ") + ", and the URLs of ferry.yaml's notifications from the variables their urlFrom names.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Source.URL == "" {
@@ -63,6 +63,7 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&opts.Source.CacheDir, "cache-dir", "", "folder for the git cache (default: one per repository URL under the user cache folder)")
 	f.StringVar(&opts.HTTPAddr, "http-addr", ":8080", "address of the webhook (POST /hooks/git), /healthz and /readyz")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", ":9090", "address of /metrics")
+	f.StringVar(&opts.StatusURL, "status-url", "", "the status page's URL as people reach it, linked from notifications")
 	f.BoolVar(&opts.LeaderElection, "leader-elect", true, "elect one leader among replicas with a Lease")
 	f.StringVar(&opts.Identity, "identity", "", "this replica's name in the election (default: host name)")
 	f.DurationVar(&opts.Sync.HealthTimeout, "health-timeout", opts.Sync.HealthTimeout, "how long to wait for applied objects to become healthy")

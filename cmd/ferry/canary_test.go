@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -60,6 +62,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		"git password":   "canary-git-password-" + id,
 		"wrong password": "canary-wrong-password-" + id,
 		"literal":        "canary-literal-value-" + id,
+		"notify token":   "canary-notify-token-" + id,
 	}
 
 	files := testutil.ReadTree(t, "../../examples/gceme")
@@ -74,6 +77,10 @@ func TestNoSecretLeaks(t *testing.T) {
 	edit("ferry.yaml", `schedule: "@every 1m"`, `schedule: "@every 1s"`)
 	edit("ferry.yaml", "    pin: \"\"", "    schedule: \"@every 1s\"\n    pin: \"\"")
 	edit("ferry.yaml", "soak: 2m", "soak: 1s")
+	// Every notification, of every type, to a local receiver whose URL holds a token.
+	files["ferry.yaml"] += "notifications:\n  - {name: slack, type: slack, urlFrom: CANARY_SLACK}\n" +
+		"  - {name: teams, type: teams, urlFrom: CANARY_TEAMS}\n  - {name: hook, type: webhook, urlFrom: CANARY_HOOK}\n"
+	inbox := startInbox(t)
 	const stagingKust, productionKust = "environments/staging/kustomization.yaml", "environments/production/kustomization.yaml"
 	files["environments/staging/secret.yaml"] = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: canary-db\nstringData:\n  password: " + canary["secret"] + "\n"
 	edit(stagingKust, "resources:\n", "resources:\n- secret.yaml\n")
@@ -106,6 +113,9 @@ func TestNoSecretLeaks(t *testing.T) {
 	// server refuses.
 	logs := &testutil.LogBuffer{}
 	opts := canaryAgentOptions(t, srv.RepoURL("config"), "ci", canary["git password"], "ferry-system", logs)
+	opts.LookupEnv = func(name string) (string, bool) {
+		return inbox.URL + "/" + strings.ToLower(name) + "/" + canary["notify token"], strings.HasPrefix(name, "CANARY_")
+	}
 	httpAddr := opts.HTTPAddr
 	runAgent(t, c.Config, opts)
 	for _, env := range []string{"staging", "production"} {
@@ -239,6 +249,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	add("promotion pull request body", prs[0].Title+"\n"+prs[0].Body, "canary-release-1.1.0")
 
 	add("agent log", logs.String(), "invalid literal source")
+	add("notification bodies", inbox.text(), "canary-refused")
 
 	forms := canaryForms(canary)
 	hits, total := 0, 0
@@ -342,3 +353,30 @@ func httpBody(t *testing.T, url string) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// inbox is a local receiver of the agent's notifications that keeps every body it is sent.
+type inbox struct {
+	*httptest.Server
+	mu     gosync.Mutex
+	bodies []string
+}
+
+func startInbox(t *testing.T) *inbox {
+	t.Helper()
+	ib := &inbox{}
+	ib.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ib.mu.Lock()
+		ib.bodies = append(ib.bodies, string(body))
+		ib.mu.Unlock()
+	}))
+	t.Cleanup(ib.Close)
+	return ib
+}
+
+// text returns every body received, one per line.
+func (ib *inbox) text() string {
+	ib.mu.Lock()
+	defer ib.mu.Unlock()
+	return strings.Join(ib.bodies, "\n")
+}
