@@ -133,3 +133,38 @@ func TestGitLabWebhookTriggersASync(t *testing.T) {
 		t.Errorf("%d webhook syncs, want 1 (the ignored events triggered none)", n)
 	}
 }
+
+// FuzzGitLabWebhook checks that a GitLab event is authenticated by its X-Gitlab-Token alone: it
+// is refused with 401 unless the token is exactly the secret, and, with the secret, never
+// answered 401, whatever the event and the body.
+func FuzzGitLabWebhook(f *testing.F) {
+	f.Add([]byte("s3cret"), "s3cret", "Push Hook", []byte(`{"ref":"refs/heads/main"}`))
+	f.Add([]byte("s3cret"), "s3cret ", "Push Hook", []byte(`{"ref":"refs/heads/main"}`))
+	f.Add([]byte("s3cret"), "S3CRET", "Tag Push Hook", []byte(`{"ref":"refs/tags/v1"}`))
+	f.Add([]byte("s3cret"), "", "Push Hook", []byte(`{}`))
+	f.Add([]byte("s3cret"), "s3cret", "", []byte(`not json`))
+	f.Fuzz(func(t *testing.T, secret []byte, token, event string, body []byte) {
+		if len(secret) == 0 {
+			return // no secret: the agent answers 404 before reading anything
+		}
+		r := httptest.NewRequest(http.MethodPost, "/hooks/git", bytes.NewReader(body))
+		r.Header.Set("X-Gitlab-Token", token)
+		r.Header.Set("X-Gitlab-Event", event)
+		// What net/http would send: a header value is trimmed and holds no line breaks.
+		token, event = r.Header.Get("X-Gitlab-Token"), r.Header.Get("X-Gitlab-Event")
+		if token == "" && event == "" {
+			return // not a GitLab request: FuzzWebhook covers signatures
+		}
+		p, status, err := readWebhook(r, secret)
+		if len(body) > MaxWebhookBody {
+			return
+		}
+		match := token != "" && token == string(secret)
+		if (status == http.StatusUnauthorized) == match {
+			t.Fatalf("token %q, secret %q: status %d (%v)", token, secret, status, err)
+		}
+		if match && event != gitLabPushEvent && (status != http.StatusOK || p.Ignored == "") {
+			t.Fatalf("event %q with the secret: %+v %d %v, want 200 ignored", event, p, status, err)
+		}
+	})
+}

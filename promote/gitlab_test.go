@@ -191,6 +191,30 @@ func TestGitLabSetStatus(t *testing.T) {
 	}
 }
 
+// TestGitLabStatusConflictIsRetried answers the first two status POSTs with 409, as GitLab does
+// while another update of the commit is in progress: ferry posts again and the status is set.
+func TestGitLabStatusConflictIsRetried(t *testing.T) {
+	srv, g := newTestGitLab(t)
+	sha := "0123456789abcdef0123456789abcdef01234567"
+	srv.ConflictStatuses(2)
+	if err := g.SetStatus(t.Context(), sha, Status{Context: "ferry/prod", State: "success", Description: "healthy"}); err != nil {
+		t.Fatal(err)
+	}
+	var codes []int
+	for _, p := range srv.StatusPosts() {
+		codes = append(codes, p.Code)
+	}
+	if diff := cmp.Diff([]int{409, 409, 201}, codes); diff != "" {
+		t.Errorf("answers to the status posts (-want +got):\n%s", diff)
+	}
+	if state, _ := srv.Status(sha, "ferry/prod"); state != "success" {
+		t.Errorf("GitLab shows %q, want success", state)
+	}
+	srv.ConflictStatuses(3)
+	err := g.SetStatus(t.Context(), sha, Status{Context: "ferry/prod", State: "failure"})
+	assertGitLabError(t, err, "gitlab acme/platform/deploy: set status ferry/prod on 0123456: ", "409", glToken)
+}
+
 func TestGitLabErrors(t *testing.T) {
 	srv := gitlabtest.Start(t, glProject, glToken)
 	pr := PullRequest{Head: "ferry/promote-prod", Base: "main", Title: "t", Body: "b"}

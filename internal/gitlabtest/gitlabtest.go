@@ -56,7 +56,8 @@ type MergeRequest struct {
 // StatusPost is one POST of a commit status and what the fake answered.
 type StatusPost struct {
 	SHA, Name, State, Description, TargetURL string
-	// Code is the HTTP status of the answer: 201, or 400 for a refused transition.
+	// Code is the HTTP status of the answer: 201, 400 for a refused transition, 409 for a
+	// conflict (see ConflictStatuses).
 	Code int
 }
 
@@ -82,6 +83,8 @@ type Server struct {
 	requests []string
 	// beforeCreate runs before a merge request is created, as another client would act.
 	beforeCreate func()
+	// conflicts is how many of the next status POSTs answer 409.
+	conflicts int
 }
 
 // Start serves a fake GitLab whose only project is project (group/name) and whose only valid
@@ -168,6 +171,14 @@ func (s *Server) BeforeCreate(fn func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.beforeCreate = fn
+}
+
+// ConflictStatuses makes the next n status POSTs answer 409, as GitLab does while another
+// update of the same commit and ref is in progress ("retry the request", its documentation says).
+func (s *Server) ConflictStatuses(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conflicts = n
 }
 
 // MergeRequests returns copies of the project's merge requests, in order of iid.
@@ -338,7 +349,14 @@ func (s *Server) setStatus(w http.ResponseWriter, r *http.Request) {
 	post.TargetURL, _ = body["target_url"].(string)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	code, answer := s.transition(post)
+	var code int
+	var answer any
+	if s.conflicts > 0 {
+		s.conflicts--
+		code, answer = http.StatusConflict, map[string]any{"message": "409 Conflict"}
+	} else {
+		code, answer = s.transition(post)
+	}
 	post.Code = code
 	s.posts = append(s.posts, post)
 	writeJSON(w, code, answer)
