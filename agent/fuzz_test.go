@@ -49,7 +49,8 @@ func FuzzWebhook(f *testing.F) {
 		// An arbitrary header: accepted only when it carries exactly the body's HMAC.
 		r := httptest.NewRequest(http.MethodPost, "/hooks/git", bytes.NewReader(body))
 		r.Header.Set(name, header)
-		ref, status, err := readWebhook(r, secret)
+		p, status, err := readWebhook(r, secret)
+		ref := p.Ref
 		if len(body) > MaxWebhookBody {
 			if status != http.StatusRequestEntityTooLarge {
 				t.Fatalf("%d-byte body answered %d, want 413", len(body), status)
@@ -76,7 +77,8 @@ func FuzzWebhook(f *testing.F) {
 		}
 		r = httptest.NewRequest(http.MethodPost, "/hooks/git", bytes.NewReader(body))
 		r.Header = good
-		ref, status, err = readWebhook(r, secret)
+		p, status, err = readWebhook(r, secret)
+		ref = p.Ref
 		checkAnswer(t, body, ref, status, err)
 		if status == http.StatusUnauthorized {
 			t.Fatalf("a correctly signed body answered 401: %v", err)

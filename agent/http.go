@@ -66,22 +66,28 @@ func (a *Agent) handleReady(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
-// handleWebhook answers POST /hooks/git: a push with a valid signature for the agent's branch
-// makes every environment sync at once. A bad signature (401), a body over MaxWebhookBody
-// (413) and a signed body that is not JSON (400) are refused and logged, without the body.
+// handleWebhook answers POST /hooks/git: a push with a valid signature (GitHub, Gitea) or
+// token (GitLab) for the agent's branch makes every environment sync at once. A bad signature
+// or token (401), a body over MaxWebhookBody (413) and an authenticated body that is not JSON
+// (400) are refused and logged, without the body; other branches and GitLab's other events
+// are answered 200 and ignored.
 func (a *Agent) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	if len(a.opts.WebhookSecret) == 0 {
 		http.Error(w, "webhook disabled: no secret configured", http.StatusNotFound)
 		return
 	}
-	ref, status, err := readWebhook(r, a.opts.WebhookSecret)
+	p, status, err := readWebhook(r, a.opts.WebhookSecret)
 	if err != nil {
 		a.log.Warn("webhook refused", "remote", r.RemoteAddr, "status", status, "reason", err.Error())
 		http.Error(w, err.Error(), status)
 		return
 	}
-	if ref != "" && ref != "refs/heads/"+a.opts.Source.Branch {
-		fmt.Fprintf(w, "ignored: push to %s, not %s\n", ref, a.opts.Source.Branch)
+	if p.Ignored != "" {
+		fmt.Fprintf(w, "ignored: %s\n", p.Ignored)
+		return
+	}
+	if p.Ref != "" && p.Ref != "refs/heads/"+a.opts.Source.Branch {
+		fmt.Fprintf(w, "ignored: push to %s, not %s\n", p.Ref, a.opts.Source.Branch)
 		return
 	}
 	t := a.currentTerm()

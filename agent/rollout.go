@@ -29,15 +29,17 @@ type rolloutObserver struct {
 func (w *worker) startRollout(ctx context.Context, trigger Trigger, env *environments.Environment, res render.Result, revision string, p sync.Progress) {
 	obs := &rolloutObserver{w: w, env: env, revision: revision, trigger: trigger, started: time.Now()}
 	r := rollout.New(w.t.syncer, env, res, revision, p, obs, w.t.a.opts.Sync.PollInterval)
+	w.setStatus(ctx, revision, "pending", fmt.Sprintf("rolling out in %d stages", len(env.Rollout.Stages)))
 	w.background(ctx, revision, func(ctx context.Context) {
 		defer releaseMemory()
 		_ = r.Run(ctx) // the observer reported the outcome
 	})
 }
 
-// Progress records a stage's new phase as an Event.
-func (o *rolloutObserver) Progress(ctx context.Context, _ int, st environments.Stage, phase string) {
+// Progress records a stage's new phase as an Event and a running commit status.
+func (o *rolloutObserver) Progress(ctx context.Context, k int, st environments.Stage, phase string) {
 	o.w.event(ctx, "Normal", "StageStarted", fmt.Sprintf("%s %s at %s", st.Name, phase, short(o.revision)))
+	o.w.setStatus(ctx, o.revision, "running", fmt.Sprintf("stage %s (%d/%d): %s", st.Name, k+1, len(o.env.Rollout.Stages), phase))
 }
 
 // StageApplied logs the stage's sync line.

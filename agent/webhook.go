@@ -3,6 +3,7 @@ package agent
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,8 +19,11 @@ const MaxWebhookBody = 1 << 20
 
 // Webhook errors, matched with errors.Is.
 var (
-	ErrNoSignature  = errors.New("no X-Hub-Signature-256 or X-Gitea-Signature header")
+	ErrNoSignature  = errors.New("no X-Hub-Signature-256, X-Gitea-Signature or X-Gitlab-Token header")
 	ErrBadSignature = errors.New("signature does not match the body")
+	// ErrBadToken is returned for a GitLab event whose X-Gitlab-Token is missing or is not the
+	// secret.
+	ErrBadToken     = errors.New("X-Gitlab-Token does not match the secret")
 	ErrBodyTooLarge = fmt.Errorf("body larger than %d bytes", MaxWebhookBody)
 	// ErrNotJSON is wrapped when a correctly signed body is not a JSON object, as when the
 	// forge's webhook sends form-encoded payloads.
@@ -86,30 +90,66 @@ func jsonProblem(err error) string {
 	}
 }
 
-// readWebhook reads a bounded body, verifies its signature and returns the push's ref ("" when
-// the event has none, as a ping). The returned status is what to answer. A body announced
-// larger than MaxWebhookBody is refused before any of it is read, and a signed body that is
-// not JSON gets 400: the sender holds the secret but is misconfigured.
-func readWebhook(r *http.Request, secret []byte) (string, int, error) {
+// gitLabPushEvent is the X-Gitlab-Event of a push to a branch; GitLab sends every other event
+// (Tag Push Hook, Merge Request Hook, …) under another name.
+const gitLabPushEvent = "Push Hook"
+
+// VerifyGitLabToken checks a GitLab webhook's X-Gitlab-Token against secret. GitLab sends the
+// secret itself, not a signature; the comparison is constant-time over the SHA-256 of both, so
+// that neither the secret's bytes nor its length leak through timing.
+func VerifyGitLabToken(secret []byte, header http.Header) error {
+	got := sha256.Sum256([]byte(header.Get("X-Gitlab-Token")))
+	want := sha256.Sum256(secret)
+	if header.Get("X-Gitlab-Token") == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		return ErrBadToken
+	}
+	return nil
+}
+
+// push is what an authenticated webhook asks of the agent.
+type push struct {
+	// Ref is the pushed ref; "" for an event without one, as GitHub's and Gitea's ping.
+	Ref string
+	// Ignored says why the event asks for nothing ("" when it may trigger a sync): a GitLab
+	// event other than a push to a branch.
+	Ignored string
+}
+
+// readWebhook reads a bounded body, authenticates it (an HMAC signature, or GitLab's token when
+// the request has an X-Gitlab-Event or X-Gitlab-Token header) and returns the push. The
+// returned status is what to answer. A body announced larger than MaxWebhookBody is refused
+// before any of it is read, and an authenticated body that is not JSON gets 400: the sender
+// holds the secret but is misconfigured.
+func readWebhook(r *http.Request, secret []byte) (push, int, error) {
 	if r.Method != http.MethodPost {
-		return "", http.StatusMethodNotAllowed, errors.New("only POST is accepted")
+		return push{}, http.StatusMethodNotAllowed, errors.New("only POST is accepted")
 	}
 	if r.ContentLength > MaxWebhookBody {
-		return "", http.StatusRequestEntityTooLarge, ErrBodyTooLarge
+		return push{}, http.StatusRequestEntityTooLarge, ErrBodyTooLarge
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxWebhookBody+1))
 	if err != nil {
-		return "", http.StatusBadRequest, fmt.Errorf("read body: %w", err)
+		return push{}, http.StatusBadRequest, fmt.Errorf("read body: %w", err)
 	}
 	if len(body) > MaxWebhookBody {
-		return "", http.StatusRequestEntityTooLarge, ErrBodyTooLarge
+		return push{}, http.StatusRequestEntityTooLarge, ErrBodyTooLarge
 	}
-	if err := VerifySignature(secret, body, r.Header); err != nil {
-		return "", http.StatusUnauthorized, err
+	event := r.Header.Get("X-Gitlab-Event")
+	gitLab := event != "" || r.Header.Get("X-Gitlab-Token") != ""
+	if gitLab {
+		err = VerifyGitLabToken(secret, r.Header)
+	} else {
+		err = VerifySignature(secret, body, r.Header)
+	}
+	if err != nil {
+		return push{}, http.StatusUnauthorized, err
+	}
+	if gitLab && event != gitLabPushEvent {
+		return push{Ignored: fmt.Sprintf("GitLab event %q is not a push", event)}, http.StatusOK, nil
 	}
 	ref, err := pushRef(body)
 	if err != nil {
-		return "", http.StatusBadRequest, err
+		return push{}, http.StatusBadRequest, err
 	}
-	return ref, http.StatusAccepted, nil
+	return push{Ref: ref}, http.StatusAccepted, nil
 }

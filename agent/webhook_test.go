@@ -89,7 +89,8 @@ func TestReadWebhook(t *testing.T) {
 			} else {
 				r.Header.Set("X-Hub-Signature-256", sign(secret, tc.body))
 			}
-			ref, status, err := readWebhook(r, secret)
+			p, status, err := readWebhook(r, secret)
+			ref := p.Ref
 			if status != tc.status || ref != tc.ref {
 				t.Errorf("readWebhook = %q, %d, %v; want %q, %d", ref, status, err, tc.ref, tc.status)
 			}

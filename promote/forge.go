@@ -10,14 +10,24 @@ type PullRequest struct {
 	Head, Base, Title, Body string
 }
 
-// Status is a commit status: Context is ferry/<env>, State pending, success or failure.
+// Status is a commit status: Context is ferry/<env>, State pending (waiting: for approval, a
+// window), running (being applied or rolled out), success or failure. Forges without a running
+// state (GitHub, Gitea) show it as pending.
 type Status struct {
 	Context, State, Description, TargetURL string
 }
 
+// pendingForRunning returns state, with running (which GitHub and Gitea do not have) as pending.
+func pendingForRunning(state string) string {
+	if state == "running" {
+		return "pending"
+	}
+	return state
+}
+
 // Forge opens pull requests and sets commit statuses on a git hosting service.
 type Forge interface {
-	// Name is github, gitea or none.
+	// Name is github, gitlab, gitea or none.
 	Name() string
 	// EnsurePullRequest opens a pull request from pr.Head into pr.Base, or, when one is open
 	// already, updates its title and body. It returns the PR's web URL and whether it was created.

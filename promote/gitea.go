@@ -86,7 +86,7 @@ func (g *Gitea) SetStatus(ctx context.Context, sha string, st Status) error {
 		desc = desc[:252] + "..."
 	}
 	_, _, err := g.client.CreateStatus(g.owner, g.repo, sha, gitea.CreateStatusOption{
-		State: gitea.StatusState(st.State), TargetURL: st.TargetURL, Description: desc, Context: st.Context,
+		State: gitea.StatusState(pendingForRunning(st.State)), TargetURL: st.TargetURL, Description: desc, Context: st.Context,
 	})
 	if err != nil {
 		return g.fail("status "+st.Context+" on "+sha[:min(7, len(sha))], err)

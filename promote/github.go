@@ -105,7 +105,7 @@ func (g *GitHub) SetStatus(ctx context.Context, sha string, st Status) error {
 	if sha == "" {
 		return g.fail(op, errors.New("no commit"))
 	}
-	status := github.RepoStatus{State: github.Ptr(st.State)}
+	status := github.RepoStatus{State: github.Ptr(pendingForRunning(st.State))}
 	if st.Context != "" {
 		status.Context = github.Ptr(st.Context)
 	}

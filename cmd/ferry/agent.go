@@ -69,8 +69,8 @@ func newAgentCommand() *cobra.Command {
 	f.DurationVar(&opts.Sync.HealthTimeout, "health-timeout", opts.Sync.HealthTimeout, "how long to wait for applied objects to become healthy")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.BoolVar(&insecureHostKey, "insecure-ignore-host-key", false, "do not check the SSH server's host key (unsafe)")
-	f.StringVar(&ff.kind, "forge", "none", "forge for commit statuses and automatic promotion PRs: github, gitea, auto or none")
-	f.StringVar(&ff.apiURL, "forge-url", "", "forge API base URL (GitHub Enterprise, or Gitea when not the repository's host)")
+	f.StringVar(&ff.kind, "forge", "none", "forge for commit statuses and automatic promotion PRs: github, gitlab, gitea, auto or none")
+	f.StringVar(&ff.apiURL, "forge-url", "", "forge API base URL (GitHub Enterprise, self-managed GitLab such as https://gitlab.example.com/api/v4, or Gitea when not the repository's host)")
 	f.StringVar(&ff.tokenFile, "token-file", "", "file holding the forge token (default: $"+envForgeToken+" or $"+envGitPassword+")")
 	kube.register(cmd)
 	return cmd

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,8 +32,8 @@ const envForgeToken = "FERRY_FORGE_TOKEN"
 func (f *forgeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.repo, "repo", ".", "config repository: a git URL, or a local clone whose origin is used")
 	cmd.Flags().StringVar(&f.branch, "branch", "main", "the tracked branch")
-	cmd.Flags().StringVar(&f.kind, "forge", "auto", "github, gitea, none, or auto (github.com is GitHub; a server answering Gitea's API is Gitea; else none)")
-	cmd.Flags().StringVar(&f.apiURL, "forge-url", "", "API base URL for GitHub Enterprise (e.g. https://ghe.example.com/api/v3/) or Gitea (default: the repository's host)")
+	cmd.Flags().StringVar(&f.kind, "forge", "auto", "github, gitlab, gitea, none, or auto (github.com is GitHub, gitlab.com GitLab; a server answering Gitea's or GitLab's API is that; else none)")
+	cmd.Flags().StringVar(&f.apiURL, "forge-url", "", "API base URL for GitHub Enterprise (e.g. https://ghe.example.com/api/v3/), self-managed GitLab (e.g. https://gitlab.example.com/api/v4) or Gitea (default: the repository's host)")
 	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "file holding the forge and git token (default: $"+envForgeToken+" or $"+envGitPassword+")")
 }
 
@@ -84,55 +86,118 @@ func (f *forgeFlags) open(ctx context.Context) (*promote.Repo, promote.Forge, er
 }
 
 func (f *forgeFlags) forge(ctx context.Context, remote, token string) (promote.Forge, error) {
-	host, owner, name, err := promote.ParseRemote(remote)
 	kind := f.kind
 	if kind == "auto" {
-		kind = detectForge(ctx, remote, host, err == nil)
-	}
-	if kind == "none" {
-		return promote.NoForge{RepoURL: redact.URL(remote)}, nil
-	}
-	if err != nil {
-		return nil, err
+		kind = detectForge(ctx, remote, f.apiURL, token)
 	}
 	switch kind {
+	case "none":
+		return promote.NoForge{RepoURL: redact.URL(remote)}, nil
 	case "github":
+		_, owner, name, err := promote.ParseRemote(remote)
+		if err != nil {
+			return nil, err
+		}
 		return promote.NewGitHub(f.apiURL, owner, name, token)
+	case "gitlab":
+		host, project, err := promote.ParseGitLabRemote(remote)
+		if err != nil {
+			return nil, err
+		}
+		return promote.NewGitLab(gitLabAPI(f.apiURL, remote, host), project, token)
 	case "gitea":
+		_, owner, name, err := promote.ParseRemote(remote)
+		if err != nil {
+			return nil, err
+		}
 		base := f.apiURL
 		if base == "" {
 			base = webBase(remote)
 		}
 		return promote.NewGitea(ctx, base, owner, name, token)
 	default:
-		return nil, &usageError{fmt.Errorf("unknown --forge %q (want github, gitea, none or auto)", kind)}
+		return nil, &usageError{fmt.Errorf("unknown --forge %q (want github, gitlab, gitea, none or auto)", kind)}
 	}
 }
 
-// detectForge infers the forge from the remote: github.com, or a host answering Gitea's
-// version endpoint; anything else gets none.
-func detectForge(ctx context.Context, remote, host string, parsed bool) string {
-	if !parsed {
-		return "none"
-	}
-	if host == "github.com" {
-		return "github"
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, webBase(remote)+"/api/v1/version", nil)
+// forgeProbeTimeout bounds --forge auto's questions to the repository's host.
+const forgeProbeTimeout = 5 * time.Second
+
+// detectForge infers the forge from the remote: github.com or gitlab.com by name, else a host
+// answering Gitea's version endpoint (/api/v1/version) or GitLab's (/api/v4/version, asked with
+// the token: GitLab answers 200 with it and 401 without); anything else gets none. Both
+// questions together take at most forgeProbeTimeout.
+func detectForge(ctx context.Context, remote, apiURL, token string) string {
+	host, _, _, err := promote.ParseRemote(remote)
 	if err != nil {
+		host, _, err = promote.ParseGitLabRemote(remote) // subgroups: more than owner/name
+	}
+	switch {
+	case err != nil:
 		return "none"
+	case host == "github.com":
+		return "github"
+	case host == "gitlab.com":
+		return "gitlab"
+	}
+	ctx, cancel := context.WithTimeout(ctx, forgeProbeTimeout)
+	defer cancel()
+	if base := webBase(remote); base != "" {
+		if code, _ := probe(ctx, base+"/api/v1/version", ""); code == http.StatusOK {
+			return "gitea"
+		}
+	}
+	if isGitLabVersion(probe(ctx, strings.TrimSuffix(gitLabAPI(apiURL, remote, host), "/")+"/version", token)) {
+		return "gitlab"
+	}
+	return "none"
+}
+
+// isGitLabVersion reports whether an answer to GET /api/v4/version is GitLab's: 200 with
+// {"version": …}, or, for a missing or refused token, 401 with {"message":"401 Unauthorized"}.
+func isGitLabVersion(code int, body []byte) bool {
+	var v struct {
+		Version string `json:"version"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return false
+	}
+	return (code == http.StatusOK && v.Version != "") || (code == http.StatusUnauthorized && v.Message == "401 Unauthorized")
+}
+
+// probe GETs url (with the token as PRIVATE-TOKEN when there is one) and returns the status
+// and at most 4 KiB of the body; 0 when there is no answer.
+func probe(ctx context.Context, url, token string) (int, []byte) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, nil
+	}
+	if token != "" {
+		req.Header.Set("PRIVATE-TOKEN", token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "none"
+		return 0, nil
 	}
-	resp.Body.Close()
-	if resp.StatusCode == http.StatusOK {
-		return "gitea"
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	return resp.StatusCode, body
+}
+
+// gitLabAPI returns the GitLab API base: --forge-url when given, "" (gitlab.com's default) for
+// gitlab.com, else /api/v4 on the remote's web address (https://HOST for an ssh remote).
+func gitLabAPI(apiURL, remote, host string) string {
+	switch {
+	case apiURL != "":
+		return apiURL
+	case host == "gitlab.com":
+		return "https://gitlab.com/api/v4"
+	case webBase(remote) != "":
+		return webBase(remote) + "/api/v4"
+	default:
+		return "https://" + host + "/api/v4"
 	}
-	return "none"
 }
 
 // webBase returns scheme://host of an http(s) remote URL, without credentials.
