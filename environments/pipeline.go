@@ -55,12 +55,12 @@ type Environment struct {
 	// ClusterScoped lists the kinds allowed outside a namespace. Empty allows only the
 	// environment's own Namespace object.
 	ClusterScoped []string
-	Pin           string     // "" follows the branch; else a full 40-hex commit SHA
+	Pin           string // "" follows the branch; else a full 40-hex commit SHA
 	// PinPosition is where pin: is in ferry.yaml, "ferry.yaml:LINE:COL"; "" when the file
 	// has no pin: for this environment. `ferry validate` points there when the pin is unknown.
 	PinPosition string
-	Promotion     *Promotion // nil when ferry.yaml has no promotion for this environment
-	Rollout       *Rollout   // nil when ferry.yaml has no rollout for this environment
+	Promotion   *Promotion // nil when ferry.yaml has no promotion for this environment
+	Rollout     *Rollout   // nil when ferry.yaml has no rollout for this environment
 	// Windows are the environment's own deploy windows (see Pipeline.WindowsOf for all that
 	// apply to it).
 	Windows []Window
