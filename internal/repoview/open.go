@@ -23,6 +23,7 @@ type View struct {
 	// Source describes where the view comes from, for messages (credentials removed).
 	Source string
 
+	repo    *git.Repository // nil for a folder that is not in a git repository
 	cleanup func() error
 }
 
@@ -58,7 +59,11 @@ func openWorkTree(dir string) (*View, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	return &View{FS: root.FS(), Source: dir, cleanup: root.Close}, nil
+	v := &View{FS: root.FS(), Source: dir, cleanup: root.Close}
+	if r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true}); err == nil {
+		v.repo = r
+	}
+	return v, nil
 }
 
 func openRemote(ctx context.Context, rawURL, revision string) (*View, error) {
@@ -100,7 +105,7 @@ func viewCommit(r *git.Repository, source, revision string, cleanup func() error
 	if err != nil {
 		return fail(fmt.Errorf("%s: commit %s: %w", source, hash, err))
 	}
-	return &View{FS: NewTreeFS(tree), Revision: hash.String(), Source: source, cleanup: cleanup}, nil
+	return &View{FS: NewTreeFS(tree), Revision: hash.String(), Source: source, repo: r, cleanup: cleanup}, nil
 }
 
 // resolve finds rev as given, then as a remote branch of origin, so that a branch name works
