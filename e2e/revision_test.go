@@ -196,7 +196,7 @@ func TestRevisionPromotionOnGitea(t *testing.T) {
 	}
 	merged := time.Now()
 	p.merge(t, pr)
-	p.waitGreeted(t, p.productionNS, true, "gceme-frontend-canary", "gceme-frontend", "gceme-backend")
+	p.waitGreeted(t, p.productionNS, true, "gceme-frontend-canary", "gceme-frontend")
 	waitLog(t, p.logs, map[string]any{"msg": "sync finished", "env": "production", "revision": edit[:7], "stage": "all", "health": "Healthy"})
 	if order := strings.Join(p.stageOrder(edit), " "); order != "sync finished:canary stage soaked:canary sync finished:all" {
 		t.Errorf("production's log at %s, stage by stage: %s", edit[:7], order)
