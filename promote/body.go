@@ -28,6 +28,8 @@ type SourceHealth struct {
 	From string
 	// Detail is the forge status's description, when the evidence comes from the forge.
 	Detail string
+	// Unchecked, when set, says why the health could not be read (the other fields are empty).
+	Unchecked string
 }
 
 // promotionBody writes the pull request body: the pin changes, the source environment's health
@@ -71,6 +73,9 @@ func diffBlock(env, diff string) string {
 func sourceLine(from string, src *SourceHealth) string {
 	if src == nil {
 		return "Health of `" + from + "` not checked (no cluster access was given).\n"
+	}
+	if src.Unchecked != "" {
+		return "Health of `" + from + "` not checked: " + src.Unchecked + "\n"
 	}
 	rev := src.Revision
 	if len(rev) > 7 {

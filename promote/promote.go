@@ -88,13 +88,17 @@ func Promote(ctx context.Context, repo *Repo, forge Forge, opts Options) (*Resul
 
 // imageEvidence is the source's state for an image promotion's body. The evidence is shown,
 // not required: in auto mode, no forge to ask (or no status found) leaves it unchecked, as
-// before forge evidence existed. An explicit mode, or a cluster that fails, is an error.
+// before forge evidence existed, and a forge that fails is named in the body instead. An
+// explicit mode that fails is an error.
 func imageEvidence(ctx context.Context, repo *Repo, forge Forge, env string, opts Options) (*SourceHealth, error) {
 	src, err := sourceEvidence(ctx, repo, forge, env, opts)
-	if err != nil && (opts.Evidence == "" || opts.Evidence == EvidenceAuto) && forgeUnanswered(err) {
+	if err == nil || opts.Evidence != "" && opts.Evidence != EvidenceAuto {
+		return src, err
+	}
+	if forgeUnanswered(err) {
 		return nil, nil
 	}
-	return src, err
+	return &SourceHealth{Env: env, Unchecked: err.Error()}, nil
 }
 
 // pair finds the two environments; From defaults to To's promotion.from.
