@@ -105,7 +105,9 @@ func (t *term) propose(ctx context.Context, from string, to *environments.Enviro
 	repo, err := promote.Clone(ctx, src.URL, src.Branch, src.Auth.Username, src.Auth.Password)
 	if err == nil {
 		var res *promote.Result
-		health := &promote.SourceHealth{Env: from, Revision: h.revision, Health: sync.Healthy, AppliedAt: h.since}
+		// The agent syncs from itself, so its own record is the evidence: in mode revision the
+		// pin moves to exactly the revision this agent saw healthy for promotion.after.
+		health := &promote.SourceHealth{Env: from, Revision: h.revision, Health: sync.Healthy, AppliedAt: h.since, From: "this agent's own sync of " + from + " (" + promote.FromCluster + ")"}
 		res, err = promote.Promote(ctx, repo, t.a.opts.Forge, promote.Options{From: from, To: to.Name, Source: health})
 		if err == nil && !res.NothingToDo {
 			t.mu.Lock()

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -11,96 +12,93 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/ferry-cd/ferry/internal/localcluster"
 	"github.com/ferry-cd/ferry/promote"
+	"github.com/ferry-cd/ferry/sync"
 )
 
-// startCluster starts another local control plane with workloads, stopped when the test ends.
-func startCluster(t *testing.T) (*localcluster.Cluster, kubernetes.Interface) {
+// clusterAgent is one agent syncing some environments of the pipeline into one cluster.
+type clusterAgent struct {
+	kube kubernetes.Interface
+	logs *syncBuffer
+}
+
+// startAgentIn runs an agent for the pipeline's environments envs in the cluster of cfg, with
+// the same settings as startAgent, until the test ends.
+func (p *giteaPipeline) startAgentIn(t *testing.T, cfg *rest.Config, envs ...string) *clusterAgent {
 	t.Helper()
-	opts := localcluster.DefaultOptions()
-	opts.Workloads, opts.StartTimeout = true, 4*time.Minute
-	c, err := localcluster.Start(t.Context(), opts)
-	if err != nil {
-		t.Fatalf("start the second control plane: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Stop() })
-	kube, err := kubernetes.NewForConfig(c.Config)
-	if err != nil {
+	ca := &clusterAgent{}
+	var err error
+	if ca.kube, err = kubernetes.NewForConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
-	return c, kube
+	agentOf := *p // startAgent's agent, in another cluster and for envs only
+	agentOf.config, agentOf.envs = cfg, envs
+	agentOf.startAgent(t)
+	ca.logs = agentOf.logs
+	return ca
 }
 
-// twoClusters is one Gitea repository synced by two agents: one for staging in the shared
-// cluster (p) and one for production in a cluster of its own (prod, a copy of p with that
-// cluster's client and the production agent's log).
-func twoClusters(t *testing.T, edit func(string) string) (p, prod *giteaPipeline) {
+// waitDeployments waits until ok holds for the Deployments of namespace in the agent's cluster.
+func (ca *clusterAgent) waitDeployments(t *testing.T, namespace, what string, ok func(map[string]string) bool) {
 	t.Helper()
-	second, kube := startCluster(t)
-	p = setupGiteaPipeline(t, edit)
-	logWorkloadsOnFailure(t, kube, p.productionNS)
-	copied := *p
-	prod = &copied
-	prod.config, prod.kube, prod.envs = second.Config, kube, []string{"production"}
-	p.envs = []string{"staging"}
-	p.startAgent(t)
-	prod.startAgent(t)
-	return p, prod
-}
-
-// TestTwoClustersPromoteImages runs staging and production in separate clusters: CI's tag move
-// reaches staging only; the staging agent's auto-promotion opens the PR with staging's health
-// as evidence; merging it rolls production out stage by stage in its own cluster; neither
-// cluster holds the other's objects or state.
-func TestTwoClustersPromoteImages(t *testing.T) {
-	p, prod := twoClusters(t, func(y string) string {
-		y = rolloutEdit("halt")(y)
-		y = strings.Replace(y, "auto: false", "auto: true", 1)
-		return strings.Replace(y, "after: 10m", "after: 2s", 1)
+	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		list, err := ca.kube.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{})
+		if err != nil || len(list.Items) == 0 {
+			return false, nil
+		}
+		state := map[string]string{}
+		for _, d := range list.Items {
+			c := d.Spec.Template.Spec.Containers[0]
+			state[d.Name] = strings.TrimPrefix(c.Image, gcemeImage+":")
+			for _, e := range c.Env {
+				if e.Name == greeting {
+					state[d.Name] += "+" + greeting
+				}
+			}
+		}
+		return ok(state), nil
 	})
-	p.waitImage(t, p.stagingNS, "1.1.0")
-	prod.waitImages(t, p.productionNS, "1.0.0", append(stable, canary...)...)
-
-	img, _ := promote.ParseImageArg(gcemeImage + "=1.2.0")
-	set, err := promote.SetImage(t.Context(), p.clone(t), p.forge, "staging", img, false)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s never %s; agent log:\n%s", namespace, what, ca.logs.String())
 	}
-	p.waitImage(t, p.stagingNS, "1.2.0")
-	waitLog(t, prod.logs, map[string]any{"msg": "sync finished", "env": "production", "revision": set.Commit[:7]})
-	if imgs := prod.images(t, p.productionNS); imgs["gceme-frontend"] != "1.0.0" || imgs["gceme-frontend-canary"] != "1.0.0" {
-		t.Fatalf("staging's tag move reached production: %v", imgs)
-	}
-
-	pr := waitPromotionPR(t, p, set.Commit[:7])
-	t.Logf("promotion PR body:\n%s", pr.Body)
-	merged := time.Now()
-	p.merge(t, pr)
-	prod.waitImages(t, p.productionNS, "1.2.0", canary...)
-	if imgs := prod.images(t, p.productionNS); imgs["gceme-frontend"] != "1.0.0" {
-		t.Errorf("the main Deployments moved before the canary soaked: %v", imgs)
-	}
-	canaryAt := time.Since(merged)
-	prod.waitImages(t, p.productionNS, "1.2.0", stable...)
-	waitLog(t, prod.logs, map[string]any{"msg": "sync finished", "env": "production", "stage": "all", "result": "applied", "health": "Healthy"})
-	t.Logf("merge → production canary applied %s; → all rolled out and healthy %s (soak 3s); stage lines: %v",
-		canaryAt.Round(time.Millisecond), time.Since(merged).Round(time.Millisecond), stageDurations(prod))
-
-	assertOnlyOwn(t, p.kube, p.agentNS, "staging", p.productionNS, "production")
-	assertOnlyOwn(t, prod.kube, p.agentNS, "production", p.stagingNS, "staging")
 }
 
-// waitPromotionPR waits for the open promotion PR of production whose body gives staging's
-// health at revision as its evidence.
-func waitPromotionPR(t *testing.T, p *giteaPipeline, revision string) *gitea.PullRequest {
+// assertAbsent checks that the cluster holds no Deployment of namespace and no state of env.
+func (ca *clusterAgent) assertAbsent(t *testing.T, agentNS, namespace, env string) {
+	t.Helper()
+	list, err := ca.kube.AppsV1().Deployments(namespace).List(t.Context(), metav1.ListOptions{})
+	if err != nil || len(list.Items) != 0 {
+		t.Errorf("this cluster holds %d Deployments of %s (%v), want none", len(list.Items), namespace, err)
+	}
+	_, err = ca.kube.CoreV1().ConfigMaps(agentNS).Get(t.Context(), sync.StateConfigMapName(env), metav1.GetOptions{})
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("this cluster holds %s's state ConfigMap (%v), want none", env, err)
+	}
+}
+
+// stageLines lists the agent's production stage lines for revision (short, as logged), as
+// "msg:stage".
+func (ca *clusterAgent) stageLines(revision string) []string {
+	var order []string
+	for _, line := range strings.Split(ca.logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["env"] == "production" && m["revision"] == revision && m["stage"] != nil && m["stage"] != "" {
+			order = append(order, m["msg"].(string)+":"+m["stage"].(string))
+		}
+	}
+	return order
+}
+
+// waitPromotionPR waits for the open promotion pull request whose body holds want.
+func (p *giteaPipeline) waitPromotionPR(t *testing.T, want string, logs *syncBuffer) *gitea.PullRequest {
 	t.Helper()
 	var found *gitea.PullRequest
-	err := wait.PollUntilContextTimeout(t.Context(), 300*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(t.Context(), 300*time.Millisecond, 3*time.Minute, true, func(context.Context) (bool, error) {
 		for _, pr := range p.openPRs(t) {
-			if pr.Head != nil && pr.Head.Ref == promote.BranchFor("production") &&
-				strings.Contains(pr.Body, "`staging` is **Healthy** at `"+revision+"`") {
+			if pr.Head != nil && pr.Head.Ref == promote.BranchFor("production") && strings.Contains(pr.Body, want) {
 				found = pr
 				return true, nil
 			}
@@ -108,32 +106,77 @@ func waitPromotionPR(t *testing.T, p *giteaPipeline, revision string) *gitea.Pul
 		return false, nil
 	})
 	if err != nil {
-		t.Fatalf("no promotion PR with staging's health at %s; staging agent's log:\n%s", revision, p.logs.String())
+		t.Fatalf("no promotion PR with %q; staging agent log:\n%s", want, logs.String())
 	}
 	return found
 }
 
-// assertOnlyOwn checks that a cluster holds no trace of the other environment: neither its
-// namespace, nor its state ConfigMap, nor any object labelled with it.
-func assertOnlyOwn(t *testing.T, kube kubernetes.Interface, agentNS, own, otherNS, other string) {
+// TestTwoClusters runs staging and production in two control planes, one agent in each
+// (environments staging / production), one Gitea: a change syncs staging only; staging's agent
+// proposes the promotion itself (promotion.auto) with its own sync as evidence; merging the PR
+// rolls production out in stages in the other cluster; neither cluster ever holds the other's
+// Deployments or state. In mode images the change is CI's tag move; in mode revision it is a
+// base edit, and the PR moves production's pin.
+func TestTwoClusters(t *testing.T) {
+	opts := localcluster.DefaultOptions()
+	opts.Workloads = true
+	prodCluster, err := localcluster.Start(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prodCluster.Stop() })
+	auto := func(y string) string {
+		y = rolloutEdit("halt")(y)
+		y = strings.Replace(y, "auto: false", "auto: true", 1)
+		return strings.Replace(y, "after: 10m", "after: 2s", 1)
+	}
+	t.Run("images", func(t *testing.T) {
+		p := setupGiteaPipeline(t, auto)
+		staging, production := p.startAgentIn(t, cluster.Config, "staging"), p.startAgentIn(t, prodCluster.Config, "production")
+		production.waitDeployments(t, p.productionNS, "ran 1.0.0", func(s map[string]string) bool { return s["gceme-frontend"] == "1.0.0" })
+		img, _ := promote.ParseImageArg(gcemeImage + "=1.2.0")
+		if _, err := promote.SetImage(t.Context(), p.clone(t), p.forge, "staging", img, false); err != nil {
+			t.Fatal(err)
+		}
+		staging.waitDeployments(t, p.stagingNS, "ran 1.2.0", func(s map[string]string) bool { return s["gceme-frontend"] == "1.2.0" })
+		pr := p.waitPromotionPR(t, "| `"+gcemeImage+"` | `1.0.0` | `1.2.0` |", staging.logs)
+		p.twoClusterMerge(t, pr, staging, production, "1.2.0")
+	})
+	t.Run("revision", func(t *testing.T) {
+		p := setupGiteaPipeline(t, auto)
+		c0 := p.clone(t).Base() // Gitea's branch API may not know main yet right after the repo is made
+		p.commitToMain(t, "production: promote whole revisions", func(read func(string) string) map[string]string {
+			return map[string]string{"ferry.yaml": toRevisionMode(read("ferry.yaml"), c0)}
+		})
+		staging, production := p.startAgentIn(t, cluster.Config, "staging"), p.startAgentIn(t, prodCluster.Config, "production")
+		production.waitDeployments(t, p.productionNS, "ran 1.0.0", func(s map[string]string) bool { return s["gceme-frontend"] == "1.0.0" })
+		edit := p.commitToMain(t, "base: FEATURE_GREETING on the frontend", func(read func(string) string) map[string]string {
+			return map[string]string{frontendFile: withGreeting(read(frontendFile)), canaryFrontendFile: withGreeting(read(canaryFrontendFile))}
+		})
+		staging.waitDeployments(t, p.stagingNS, "got the base edit", func(s map[string]string) bool { return s["gceme-frontend"] == "1.1.0+"+greeting })
+		pr := p.waitPromotionPR(t, "to `"+edit[:7]+"`", staging.logs)
+		if !strings.Contains(pr.Body, "Evidence: this agent's own sync of staging") {
+			t.Errorf("PR body does not say where the evidence comes from:\n%s", pr.Body)
+		}
+		p.twoClusterMerge(t, pr, staging, production, "1.0.0+"+greeting)
+	})
+}
+
+// twoClusterMerge merges the promotion PR, waits for production (in its own cluster) to run
+// want through its canary stage, and checks that neither cluster holds the other's objects.
+func (p *giteaPipeline) twoClusterMerge(t *testing.T, pr *gitea.PullRequest, staging, production *clusterAgent, want string) {
 	t.Helper()
-	ctx := t.Context()
-	if _, err := kube.CoreV1().Namespaces().Get(ctx, otherNS, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("%s's cluster has %s's namespace %s (err %v)", own, other, otherNS, err)
+	merged := time.Now()
+	p.merge(t, pr)
+	production.waitDeployments(t, p.productionNS, "ran "+want, func(s map[string]string) bool {
+		return s["gceme-frontend"] == want && s["gceme-frontend-canary"] == want
+	})
+	line := production.logs.WaitLine(t, map[string]any{"msg": "sync finished", "env": "production", "stage": "all", "health": "Healthy"}, 2*time.Minute)
+	revision, _ := line["revision"].(string)
+	t.Logf("merge → production healthy in the other cluster at %s: %s", revision, time.Since(merged).Round(time.Millisecond))
+	if order := strings.Join(production.stageLines(revision), " "); order != "sync finished:canary stage soaked:canary sync finished:all" {
+		t.Errorf("production's log at %s, stage by stage: %s", revision, order)
 	}
-	if _, err := kube.CoreV1().ConfigMaps(agentNS).Get(ctx, "ferry-"+other, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("%s's cluster has %s's state ConfigMap (err %v)", own, other, err)
-	}
-	if _, err := kube.CoreV1().ConfigMaps(agentNS).Get(ctx, "ferry-"+own, metav1.GetOptions{}); err != nil {
-		t.Errorf("%s's cluster lacks its own state ConfigMap: %v", own, err)
-	}
-	sel := metav1.ListOptions{LabelSelector: "ferry.dev/environment=" + other}
-	deps, err := kube.AppsV1().Deployments("").List(ctx, sel)
-	if err != nil || len(deps.Items) > 0 {
-		t.Errorf("%s's cluster holds %s's Deployments: %v %v", own, other, deps, err)
-	}
-	cms, err := kube.CoreV1().ConfigMaps("").List(ctx, sel)
-	if err != nil || len(cms.Items) > 0 {
-		t.Errorf("%s's cluster holds %s's ConfigMaps: %d %v", own, other, len(cms.Items), err)
-	}
+	staging.assertAbsent(t, p.agentNS, p.productionNS, "production")
+	production.assertAbsent(t, p.agentNS, p.stagingNS, "staging")
 }

@@ -31,12 +31,15 @@ func (d decoder) environment(n *yaml.Node, path string) Environment {
 		"prune":         d.setBool(&e.Prune),
 		"allowEmpty":    d.setBool(&e.AllowEmpty),
 		"clusterScoped": d.setStrings(&e.ClusterScoped),
-		"pin":           d.setString(&e.Pin),
-		"promotion":     func(n *yaml.Node, path string) { e.Promotion = d.promotion(n, path) },
-		"rollout":       func(n *yaml.Node, path string) { e.Rollout = d.rollout(n, path) },
-		"windows":       func(n *yaml.Node, path string) { e.Windows = d.windows(n, path, false) },
-		"decryption":    func(n *yaml.Node, path string) { e.Decryption = d.decryption(n, path) },
-		"secrets":       d.setString((*string)(&e.Secrets)),
+		"pin": func(n *yaml.Node, path string) {
+			d.setString(&e.Pin)(n, path)
+			e.PinPosition = position(n)
+		},
+		"promotion":  func(n *yaml.Node, path string) { e.Promotion = d.promotion(n, path) },
+		"rollout":    func(n *yaml.Node, path string) { e.Rollout = d.rollout(n, path) },
+		"windows":    func(n *yaml.Node, path string) { e.Windows = d.windows(n, path, false) },
+		"decryption": func(n *yaml.Node, path string) { e.Decryption = d.decryption(n, path) },
+		"secrets":    d.setString((*string)(&e.Secrets)),
 	})
 	return e
 }
@@ -58,6 +61,7 @@ func (d decoder) promotion(n *yaml.Node, path string) *Promotion {
 	applyDefaults(pr)
 	if !d.mapping(n, path, fields{
 		"from":   d.setString(&pr.From),
+		"mode":   d.setString((*string)(&pr.Mode)),
 		"images": d.setStrings(&pr.Images),
 		"auto":   d.setBool(&pr.Auto),
 		"after":  d.setDuration(&pr.After),

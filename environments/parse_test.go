@@ -40,12 +40,13 @@ func TestParseFixtures(t *testing.T) {
 				Prune:         true,
 				ClusterScoped: []string{"Namespace"},
 			}, {
-				Name:      "production",
-				Path:      "environments/production",
-				Namespace: "production",
-				Schedule:  "@every 1m",
-				Prune:     true,
-				Promotion: &Promotion{From: "staging", Images: []string{"gceme"}, After: 10 * time.Minute},
+				Name:        "production",
+				Path:        "environments/production",
+				Namespace:   "production",
+				Schedule:    "@every 1m",
+				Prune:       true,
+				PinPosition: "ferry.yaml:14:10",
+				Promotion:   &Promotion{From: "staging", Mode: PromotionImages, Images: []string{"gceme"}, After: 10 * time.Minute},
 				Rollout: &Rollout{
 					Stages: []Stage{{
 						Name:     "canary",
@@ -78,7 +79,7 @@ func TestParseFixtures(t *testing.T) {
 				Namespace: "production",
 				Schedule:  DefaultSchedule,
 				Prune:     true,
-				Promotion: &Promotion{From: "staging", After: DefaultPromotionAfter},
+				Promotion: &Promotion{From: "staging", Mode: PromotionImages, After: DefaultPromotionAfter},
 				Rollout:   &Rollout{Stages: []Stage{{Name: "all", Position: "ferry.yaml:15:11"}}, OnFailure: Halt, Timeout: DefaultRolloutTimeout},
 			}},
 		},
@@ -129,12 +130,23 @@ func TestParseValues(t *testing.T) {
 	}, {
 		name: "pin and capitalised YAML 1.2 boolean",
 		yaml: "- {name: a, path: a, namespace: a, pin: 3f2a1c9d3f2a1c9d3f2a1c9d3f2a1c9d3f2a1c9d, prune: False}\n",
-		want: func(e *Environment) { e.Pin = "3f2a1c9d3f2a1c9d3f2a1c9d3f2a1c9d3f2a1c9d"; e.Prune = false },
+		want: func(e *Environment) {
+			e.Pin, e.PinPosition = "3f2a1c9d3f2a1c9d3f2a1c9d3f2a1c9d3f2a1c9d", "ferry.yaml:4:41"
+			e.Prune = false
+		},
 	}, {
 		name: "promotion after 0 and auto",
 		yaml: "- {name: a, path: a, namespace: a}\n- {name: b, path: b, namespace: b, promotion: {from: a, auto: true, after: 0}}\n",
 		env:  "b",
-		want: func(e *Environment) { e.Promotion = &Promotion{From: "a", Auto: true, After: 0} },
+		want: func(e *Environment) { e.Promotion = &Promotion{From: "a", Mode: PromotionImages, Auto: true, After: 0} },
+	}, {
+		name: "revision promotion with a pin",
+		yaml: "- {name: a, path: a, namespace: a}\n- {name: b, path: b, namespace: b, pin: 3f2a1c9d3f2a1c9d3f2a1c9d3f2a1c9d3f2a1c9d, promotion: {from: a, mode: revision}}\n",
+		env:  "b",
+		want: func(e *Environment) {
+			e.Pin, e.PinPosition = "3f2a1c9d3f2a1c9d3f2a1c9d3f2a1c9d3f2a1c9d", "ferry.yaml:5:41"
+			e.Promotion = &Promotion{From: "a", Mode: PromotionRevision, After: DefaultPromotionAfter}
+		},
 	}, {
 		name: "rollout with expressions, revert and a soak on every stage",
 		yaml: `- name: a

@@ -57,9 +57,12 @@ type Environment struct {
 	// ClusterScoped lists the kinds allowed outside a namespace. Empty allows only the
 	// environment's own Namespace object.
 	ClusterScoped []string
-	Pin           string     // "" follows the branch; else a full 40-hex commit SHA
-	Promotion     *Promotion // nil when ferry.yaml has no promotion for this environment
-	Rollout       *Rollout   // nil when ferry.yaml has no rollout for this environment
+	Pin           string // "" follows the branch; else a full 40-hex commit SHA
+	// PinPosition is where pin: is in ferry.yaml, "ferry.yaml:LINE:COL"; "" when the file
+	// has no pin: for this environment. `ferry validate` points there when the pin is unknown.
+	PinPosition string
+	Promotion   *Promotion // nil when ferry.yaml has no promotion for this environment
+	Rollout     *Rollout   // nil when ferry.yaml has no rollout for this environment
 	// Windows are the environment's own deploy windows (see Pipeline.WindowsOf for all that
 	// apply to it).
 	Windows []Window
@@ -95,13 +98,29 @@ const (
 	SecretsEncryptedOnly SecretsPolicy = "encrypted-only"
 )
 
-// Promotion says where an environment's image tags come from.
+// Promotion says where an environment's changes come from and how they move.
 type Promotion struct {
-	From   string   // the source environment
-	Images []string // image names whose tags move; empty moves all of From's images
+	From string // the source environment
+	// Mode is PromotionImages (the default: image tags are copied from From's overlay) or
+	// PromotionRevision (the environment's pin moves to the revision From is healthy at).
+	Mode   PromotionMode
+	Images []string // image names whose tags move; empty moves all of From's images (images mode only)
 	Auto   bool     // the agent opens the pull request once From is healthy for After
 	After  time.Duration
 }
+
+// PromotionMode is what a promotion moves.
+type PromotionMode string
+
+// The values of PromotionMode.
+const (
+	// PromotionImages copies image tags from the source's overlay into the target's.
+	PromotionImages PromotionMode = "images"
+	// PromotionRevision moves the target's pin: to the revision the source has applied and is
+	// healthy at, so every change (bases, ConfigMaps, limits) passes the source first. The
+	// target must have a pin.
+	PromotionRevision PromotionMode = "revision"
+)
 
 // Rollout is the staged rollout of an environment.
 type Rollout struct {
@@ -182,6 +201,7 @@ func applyDefaults(v any) {
 		v.Prune = true
 	case *Promotion:
 		v.After = DefaultPromotionAfter
+		v.Mode = PromotionImages
 	case *Rollout:
 		v.OnFailure = Halt
 		v.Timeout = DefaultRolloutTimeout

@@ -92,6 +92,24 @@ func validatePromotions(r *report, envs []Environment) {
 	}
 }
 
+// validatePromotionMode checks promotion.mode: images or revision. A revision promotion moves
+// the environment's pin, so the environment needs one; and it moves the whole repository, so
+// promotion.images, which would say that only some tags move, is refused rather than ignored.
+func validatePromotionMode(r *report, e *Environment, at string) {
+	switch pr := e.Promotion; pr.Mode {
+	case PromotionImages:
+	case PromotionRevision:
+		if e.Pin == "" {
+			r.errorf(field(at, "mode"), "mode %s moves the environment's pin: set pin: to the commit SHA %s runs now", pr.Mode, e.Name)
+		}
+		if len(pr.Images) > 0 {
+			r.errorf(field(at, "images"), "is for mode images only: mode %s promotes the whole revision, every image with it", pr.Mode)
+		}
+	default:
+		r.errorf(field(at, "mode"), "must be %s or %s, got %q", PromotionImages, PromotionRevision, pr.Mode)
+	}
+}
+
 // cycles returns the cycles of the graph in which environment i is promoted from src[i]
 // (-1: from none). Each cycle lists environment indexes in the direction promotions flow,
 // starting and ending at its first environment in file order: [a b a] for a → b → a.

@@ -75,6 +75,7 @@ func validateEnvironment(r *report, e *Environment, at string) {
 	}
 	if pr := e.Promotion; pr != nil {
 		validatePromotion(r, pr, field(at, "promotion"))
+		validatePromotionMode(r, e, field(at, "promotion"))
 	}
 	if ro := e.Rollout; ro != nil {
 		validateRollout(r, ro, field(at, "rollout"))

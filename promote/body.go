@@ -18,10 +18,18 @@ import (
 // MaxDiffBytes caps the rendered diff in a pull request body; a longer diff is cut with a note.
 const MaxDiffBytes = 48 << 10
 
-// SourceHealth is the source environment's state in the cluster, from its state ConfigMap.
+// SourceHealth is the source environment's state: from its state ConfigMap in the cluster,
+// or from the commit status its agent set on the forge.
 type SourceHealth struct {
 	Env, Revision, Health string
 	AppliedAt             time.Time
+	// From says where the evidence comes from (FromCluster, FromForge, or another
+	// description); "" is shown as the cluster.
+	From string
+	// Detail is the forge status's description, when the evidence comes from the forge.
+	Detail string
+	// Unchecked, when set, says why the health could not be read (the other fields are empty).
+	Unchecked string
 }
 
 // promotionBody writes the pull request body: the pin changes, the source environment's health
@@ -45,21 +53,29 @@ func promotionBody(ctx context.Context, repo *Repo, to *environments.Environment
 	}
 	b.WriteString(warnings)
 	fmt.Fprintf(&b, "\n### Rendered diff of %s (base %s → this branch)\n\n", to.Name, repo.Base()[:7])
-	if diff == "" {
-		b.WriteString("The rendered objects do not change.\n")
-	} else {
-		if len(diff) > MaxDiffBytes {
-			diff = diff[:MaxDiffBytes] + "\n… (cut: the diff is longer than " + fmt.Sprint(MaxDiffBytes) + " bytes; run `ferry render " + to.Name + "` on both revisions to see all of it)\n"
-		}
-		b.WriteString("```diff\n" + diff + "```\n")
-	}
+	b.WriteString(diffBlock(to.Name, diff))
 	b.WriteString("\nSecret values are masked. Opened by ferry; merging it lets the agent roll " + to.Name + " out.\n")
 	return b.String(), nil
+}
+
+// diffBlock is the rendered diff as a fenced block, cut at MaxDiffBytes, or a sentence when
+// nothing changes.
+func diffBlock(env, diff string) string {
+	if diff == "" {
+		return "The rendered objects do not change.\n"
+	}
+	if len(diff) > MaxDiffBytes {
+		diff = diff[:MaxDiffBytes] + "\n… (cut: the diff is longer than " + fmt.Sprint(MaxDiffBytes) + " bytes; run `ferry render " + env + "` on both revisions to see all of it)\n"
+	}
+	return "```diff\n" + diff + "```\n"
 }
 
 func sourceLine(from string, src *SourceHealth) string {
 	if src == nil {
 		return "Health of `" + from + "` not checked (no cluster access was given).\n"
+	}
+	if src.Unchecked != "" {
+		return "Health of `" + from + "` not checked: " + src.Unchecked + "\n"
 	}
 	rev := src.Revision
 	if len(rev) > 7 {
@@ -69,14 +85,26 @@ func sourceLine(from string, src *SourceHealth) string {
 	if !src.AppliedAt.IsZero() {
 		line += fmt.Sprintf(", applied %s ago", time.Since(src.AppliedAt).Round(time.Second))
 	}
-	return line + ".\n"
+	if src.Detail != "" {
+		line += fmt.Sprintf(" (%q)", src.Detail)
+	}
+	where := src.From
+	if where == "" {
+		where = FromCluster
+	}
+	return line + ". Evidence: " + where + ".\n"
 }
 
 // renderedDiff renders env at the base and at commit and diffs the two outputs, Secret values
 // masked (see maskSecrets); warnings says what deleting each Namespace or CRD that leaves the
 // render would take with it.
 func renderedDiff(ctx context.Context, repo *Repo, env *environments.Environment, commit string) (diff, warnings string, err error) {
-	beforeObjs, err := renderAt(ctx, repo, env, repo.Base())
+	return renderedDiffBetween(ctx, repo, env, repo.Base(), commit)
+}
+
+// renderedDiffBetween is renderedDiff between the renders of env at two commits.
+func renderedDiffBetween(ctx context.Context, repo *Repo, env *environments.Environment, base, commit string) (diff, warnings string, err error) {
+	beforeObjs, err := renderAt(ctx, repo, env, base)
 	if err != nil {
 		return "", "", err
 	}
@@ -95,7 +123,7 @@ func renderedDiff(ctx context.Context, repo *Repo, env *environments.Environment
 	}
 	diff, err = difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
 		A: difflib.SplitLines(before), B: difflib.SplitLines(after),
-		FromFile: env.Name + "@" + repo.Base()[:7], ToFile: env.Name + "@" + commit[:7], Context: 3,
+		FromFile: env.Name + "@" + base[:7], ToFile: env.Name + "@" + commit[:7], Context: 3,
 	})
 	return diff, cascadeWarnings(env, beforeObjs, afterObjs), err
 }

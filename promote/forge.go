@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -34,7 +35,14 @@ type Forge interface {
 	EnsurePullRequest(ctx context.Context, pr PullRequest) (url string, created bool, err error)
 	// SetStatus sets a commit status on sha.
 	SetStatus(ctx context.Context, sha string, st Status) error
+	// CommitStatuses returns the latest status of each context set on the commit sha (the
+	// forge's combined status); a commit without statuses has none and no error. Promotion
+	// reads ferry/<env> from it as evidence when the source is not synced in the cluster at hand.
+	CommitStatuses(ctx context.Context, sha string) ([]Status, error)
 }
+
+// ErrNoForge is returned by NoForge.CommitStatuses: reading evidence needs a forge.
+var ErrNoForge = errors.New("no forge: evidence needs --forge")
 
 // NoForge only pushes: it opens nothing and tells how to open the pull request by hand.
 type NoForge struct {
@@ -52,3 +60,6 @@ func (f NoForge) EnsurePullRequest(_ context.Context, pr PullRequest) (string, b
 
 // SetStatus does nothing without a forge.
 func (NoForge) SetStatus(context.Context, string, Status) error { return nil }
+
+// CommitStatuses returns ErrNoForge: without a forge there are no statuses to read.
+func (NoForge) CommitStatuses(context.Context, string) ([]Status, error) { return nil, ErrNoForge }

@@ -93,3 +93,20 @@ func (g *Gitea) SetStatus(ctx context.Context, sha string, st Status) error {
 	}
 	return nil
 }
+
+// CommitStatuses returns the latest status of each context on sha (Gitea's combined status).
+func (g *Gitea) CommitStatuses(ctx context.Context, sha string) ([]Status, error) {
+	g.client.SetContext(ctx)
+	combined, _, err := g.client.GetCombinedStatus(g.owner, g.repo, sha)
+	if err != nil {
+		return nil, g.fail("statuses of "+sha[:min(7, len(sha))], err)
+	}
+	if combined == nil {
+		return nil, nil
+	}
+	out := make([]Status, 0, len(combined.Statuses))
+	for _, s := range combined.Statuses {
+		out = append(out, Status{Context: s.Context, State: string(s.State), Description: s.Description, TargetURL: s.TargetURL})
+	}
+	return out, nil
+}

@@ -191,3 +191,17 @@ func badRemote(remoteURL string) error {
 	return fmt.Errorf("remote %s: not a GitHub repository URL (want https://host/owner/repo, git@host:owner/repo.git or ssh://git@host/owner/repo.git)",
 		redact.URL(remoteURL))
 }
+
+// CommitStatuses returns the latest status of each context on sha, from GitHub's combined
+// status (up to 100 contexts: ferry sets one per environment). Errors name the repository.
+func (g *GitHub) CommitStatuses(ctx context.Context, sha string) ([]Status, error) {
+	combined, _, err := g.client.Repositories.GetCombinedStatus(ctx, g.owner, g.repo, sha, &github.ListOptions{PerPage: 100})
+	if err != nil {
+		return nil, g.fail("statuses of "+sha[:min(7, len(sha))], err)
+	}
+	out := make([]Status, 0, len(combined.Statuses))
+	for _, s := range combined.Statuses {
+		out = append(out, Status{Context: s.GetContext(), State: s.GetState(), Description: s.GetDescription(), TargetURL: s.GetTargetURL()})
+	}
+	return out, nil
+}

@@ -80,6 +80,7 @@ func newFakeGitHub(t *testing.T) (*fakeGitHub, *httptest.Server) {
 	mux.HandleFunc("POST "+prefix+"/pulls", f.createPull)
 	mux.HandleFunc("PATCH "+prefix+"/pulls/{number}", f.editPull)
 	mux.HandleFunc("POST "+prefix+"/statuses/{sha}", f.createStatus)
+	mux.HandleFunc("GET "+prefix+"/commits/{ref}/status", f.combinedStatus)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.requests = append(f.requests, r.Method+" "+r.URL.RequestURI())
@@ -163,6 +164,27 @@ func (f *fakeGitHub) createStatus(w http.ResponseWriter, r *http.Request) {
 	f.statuses = append(f.statuses, st)
 	f.mu.Unlock()
 	writeGitHubJSON(w, http.StatusCreated, st)
+}
+
+// combinedStatus answers GitHub's "get the combined status for a specific reference": the
+// latest status of each context on the commit, newest first.
+func (f *fakeGitHub) combinedStatus(w http.ResponseWriter, r *http.Request) {
+	sha := r.PathValue("ref")
+	f.mu.Lock()
+	var latest []ghStatus
+	seen := map[string]bool{}
+	for i := len(f.statuses) - 1; i >= 0; i-- {
+		if st := f.statuses[i]; st.SHA == sha && !seen[st.Context] {
+			seen[st.Context] = true
+			latest = append(latest, st)
+		}
+	}
+	f.mu.Unlock()
+	state := "success"
+	if len(latest) == 0 {
+		state = "pending"
+	}
+	writeGitHubJSON(w, http.StatusOK, map[string]any{"state": state, "sha": sha, "total_count": len(latest), "statuses": latest})
 }
 
 // decode reads a JSON body into v, checking that it has each of the fields GitHub needs (strings,

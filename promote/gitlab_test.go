@@ -370,3 +370,40 @@ func TestPromoteAndRollbackOnGitLab(t *testing.T) {
 		t.Errorf("rollback merge request: %+v", mrs[len(mrs)-1])
 	}
 }
+
+// TestGitLabCommitStatuses reads back the latest status of each name, across pages (GitLab
+// answers at most 100 per page), in ferry's states: failed reads as failure, running as running.
+func TestGitLabCommitStatuses(t *testing.T) {
+	_, g := newTestGitLab(t)
+	sha := "0123456789abcdef0123456789abcdef01234567"
+	set := func(name, state string) {
+		t.Helper()
+		if err := g.SetStatus(t.Context(), sha, Status{Context: name, State: state, Description: name + " " + state}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("ferry/staging", "running")
+	set("ferry/staging", "success")
+	set("ferry/production", "failure")
+	for i := range 110 {
+		set(fmt.Sprintf("ci/job-%03d", i), "pending")
+	}
+	got, err := g.CommitStatuses(t.Context(), sha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{}
+	for _, s := range got {
+		if _, dup := states[s.Context]; dup {
+			t.Errorf("%s listed twice", s.Context)
+		}
+		states[s.Context] = s.State
+	}
+	if len(got) != 112 || states["ferry/staging"] != "success" || states["ferry/production"] != "failure" || states["ci/job-109"] != "pending" {
+		t.Errorf("%d statuses, staging %q, production %q, job 109 %q; want 112, success, failure, pending",
+			len(got), states["ferry/staging"], states["ferry/production"], states["ci/job-109"])
+	}
+	if _, err := g.CommitStatuses(t.Context(), "ffffffffffffffffffffffffffffffffffffffff"); err != nil {
+		t.Errorf("a commit without statuses: %v, want none and no error", err)
+	}
+}

@@ -18,7 +18,13 @@ type Options struct {
 	Source *SourceHealth
 	// SourceFunc, when set and Source is not, looks From's state up once From is known (the
 	// CLI reads it from the state ConfigMap when given a kubeconfig).
+	// SourceFunc returns an error wrapping ErrNotSynced when the cluster has no state of env.
 	SourceFunc func(ctx context.Context, env string) (*SourceHealth, error)
+	// Evidence says where From's state is read when Source is not set: the cluster (through
+	// SourceFunc), the forge's commit statuses, or auto ("": the cluster when From is synced
+	// there, else the forge). A revision promotion needs it; an image promotion shows it when
+	// it can be read, and says why not otherwise.
+	Evidence Evidence
 }
 
 // Result is what a promotion did.
@@ -26,7 +32,9 @@ type Result struct {
 	Branch, URL, Commit string
 	Created             bool
 	Changes             []Change
-	Body                string
+	// Pin is set by a revision promotion or rollback: the pin it moves.
+	Pin  *PinChange
+	Body string
 	// NothingToDo is set when To already has From's pins: no commit, no PR.
 	NothingToDo bool
 }
@@ -46,6 +54,9 @@ func Promote(ctx context.Context, repo *Repo, forge Forge, opts Options) (*Resul
 	if err != nil {
 		return nil, err
 	}
+	if to.Promotion != nil && to.Promotion.Mode == environments.PromotionRevision {
+		return promoteRevision(ctx, repo, forge, from, to, opts)
+	}
 	toFile, changes, err := repo.movePins(from, to, opts.Images)
 	if err != nil {
 		return nil, err
@@ -61,12 +72,11 @@ func Promote(ctx context.Context, repo *Repo, forge Forge, opts Options) (*Resul
 	if err := repo.Push(ctx, res.Branch, true); err != nil {
 		return nil, err
 	}
-	if opts.Source == nil && opts.SourceFunc != nil {
-		if opts.Source, err = opts.SourceFunc(ctx, from.Name); err != nil {
-			return nil, err
-		}
+	src, err := imageEvidence(ctx, repo, forge, from.Name, opts)
+	if err != nil {
+		return nil, err
 	}
-	res.Body, err = promotionBody(ctx, repo, to, toFile, from.Name, res, opts.Source)
+	res.Body, err = promotionBody(ctx, repo, to, toFile, from.Name, res, src)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +84,21 @@ func Promote(ctx context.Context, repo *Repo, forge Forge, opts Options) (*Resul
 		Head: res.Branch, Base: repo.Branch, Title: strings.SplitN(commitMessage(to.Name, changes), "\n", 2)[0], Body: res.Body,
 	})
 	return res, err
+}
+
+// imageEvidence is the source's state for an image promotion's body. The evidence is shown,
+// not required: in auto mode, no forge to ask (or no status found) leaves it unchecked, as
+// before forge evidence existed, and a forge that fails is named in the body instead. An
+// explicit mode that fails is an error.
+func imageEvidence(ctx context.Context, repo *Repo, forge Forge, env string, opts Options) (*SourceHealth, error) {
+	src, err := sourceEvidence(ctx, repo, forge, env, opts)
+	if err == nil || opts.Evidence != "" && opts.Evidence != EvidenceAuto {
+		return src, err
+	}
+	if forgeUnanswered(err) {
+		return nil, nil
+	}
+	return &SourceHealth{Env: env, Unchecked: err.Error()}, nil
 }
 
 // pair finds the two environments; From defaults to To's promotion.from.

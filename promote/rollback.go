@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/ferry-cd/ferry/environments"
 )
 
 // RollbackBranchFor returns the branch `ferry rollback` proposes from.
@@ -22,7 +24,8 @@ func RollbackBranchFor(env string) string { return "ferry/rollback-" + env }
 // the overlay folder is restored: changes to shared bases are left alone. When another push
 // lands on the tracked branch first, the folder is restored again on the new head and pushed
 // once more, unless the new commits changed that folder: then it fails, wrapping
-// ErrBranchMoved, for the user to look again.
+// ErrBranchMoved, for the user to look again. An environment promoted by revision is rolled
+// back by moving its pin: instead (see rollbackPin).
 func Rollback(ctx context.Context, repo *Repo, forge Forge, envName, toRev string, push bool) (*Result, error) {
 	pipeline, err := repo.pipeline()
 	if err != nil {
@@ -31,6 +34,9 @@ func Rollback(ctx context.Context, repo *Repo, forge Forge, envName, toRev strin
 	env, ok := pipeline.Environment(envName)
 	if !ok {
 		return nil, fmt.Errorf("environment %q is not in ferry.yaml", envName)
+	}
+	if env.Promotion != nil && env.Promotion.Mode == environments.PromotionRevision {
+		return rollbackPin(ctx, repo, forge, env, toRev, push)
 	}
 	target, subject, err := repo.rollbackTarget(env.Path, toRev)
 	if err != nil {

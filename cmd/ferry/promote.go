@@ -213,9 +213,10 @@ func newPromoteCommand() *cobra.Command {
 	var ff forgeFlags
 	var kube kubeFlags
 	var opts promote.Options
+	var evidence string
 	cmd := &cobra.Command{
-		Use:   "promote --to ENV [--from ENV] [--image NAME]...",
-		Short: "Open (or update) the pull request that moves image pins from one environment to the next",
+		Use:   "promote --to ENV [--from ENV] [--image NAME]... [--evidence auto|cluster|forge]",
+		Short: "Open (or update) the pull request that moves image pins (mode images) or the pin (mode revision) from one environment to the next",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.To == "" {
@@ -225,7 +226,10 @@ func newPromoteCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cmd.Flags().Changed("kubeconfig") || cmd.Flags().Changed("context") {
+			if opts.Evidence, err = promote.ParseEvidence(evidence); err != nil {
+				return &usageError{err}
+			}
+			if cmd.Flags().Changed("kubeconfig") || cmd.Flags().Changed("context") || opts.Evidence == promote.EvidenceCluster {
 				opts.SourceFunc = kube.sourceHealth
 			}
 			res, err := promote.Promote(cmd.Context(), repo, forge, opts)
@@ -240,11 +244,13 @@ func newPromoteCommand() *cobra.Command {
 	cmd.Flags().StringVar(&opts.From, "from", "", "source environment (default: the target's promotion.from)")
 	cmd.Flags().StringVar(&opts.To, "to", "", "target environment")
 	cmd.Flags().StringArrayVar(&opts.Images, "image", nil, "image to move (repeatable; default: the target's promotion.images, else all)")
+	cmd.Flags().StringVar(&evidence, "evidence", "auto", "where the source's health and applied revision come from: cluster (its state ConfigMap), forge (the commit statuses ferry/<source>), or auto (the cluster given by --kubeconfig/--context when the source is synced there, else the forge)")
 	kube.register(cmd)
 	return cmd
 }
 
-// sourceHealth reads env's state ConfigMap: the evidence a promotion PR shows.
+// sourceHealth reads env's state ConfigMap: the evidence a promotion PR shows. Without one (or
+// with one that records no apply) it returns an error wrapping promote.ErrNotSynced.
 func (f *kubeFlags) sourceHealth(ctx context.Context, env string) (*promote.SourceHealth, error) {
 	cfg, err := f.config()
 	if err != nil {
@@ -258,6 +264,9 @@ func (f *kubeFlags) sourceHealth(ctx context.Context, env string) (*promote.Sour
 	if err != nil {
 		return nil, err
 	}
+	if st.AppliedRevision == "" {
+		return nil, fmt.Errorf("state ConfigMap %s/%s: %w", f.namespace, sync.StateConfigMapName(env), promote.ErrNotSynced)
+	}
 	return &promote.SourceHealth{Env: env, Revision: st.AppliedRevision, Health: st.Health, AppliedAt: st.AppliedAt}, nil
 }
 
@@ -266,6 +275,9 @@ func printResult(cmd *cobra.Command, res *promote.Result, what string) {
 	if res.NothingToDo {
 		fmt.Fprintf(out, "nothing to %s: the pins are already in place\n", what)
 		return
+	}
+	if p := res.Pin; p != nil {
+		fmt.Fprintf(out, "pin of %s %s → %s\n", p.Env, p.Old, p.New)
 	}
 	for _, c := range res.Changes {
 		old := c.Old

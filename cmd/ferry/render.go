@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ferry-cd/ferry/environments"
 	"github.com/ferry-cd/ferry/internal/redact"
+	"github.com/ferry-cd/ferry/internal/repoview"
 	"github.com/ferry-cd/ferry/render"
 	"github.com/ferry-cd/ferry/rollout"
 )
@@ -93,6 +97,11 @@ func newValidateCommand() *cobra.Command {
 			failed := 0
 			for i := range pipeline.Environments {
 				env := &pipeline.Environments[i]
+				if err := checkPinReachable(out, view, env); err != nil {
+					failed++
+					fmt.Fprintln(out, err)
+					continue
+				}
 				res, err := render.Render(cmd.Context(), view.FS, env)
 				if err != nil {
 					failed++
@@ -118,6 +127,24 @@ func newValidateCommand() *cobra.Command {
 	}
 	repo.register(cmd)
 	return cmd
+}
+
+// checkPinReachable returns an error, at pin:'s line, when env is promoted by revision and its pin is
+// not a commit of the viewed history: the agent could not render it. Without git history to
+// look in (a plain folder) it writes a warning instead.
+func checkPinReachable(out io.Writer, view *repoview.View, env *environments.Environment) error {
+	if env.Promotion == nil || env.Promotion.Mode != environments.PromotionRevision || env.Pin == "" {
+		return nil
+	}
+	err := view.Reachable(env.Pin)
+	switch {
+	case errors.Is(err, repoview.ErrNoHistory):
+		fmt.Fprintf(out, "warning %s: pin %s not checked: %v\n", env.Name, env.Pin[:12], err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s: environment %s: pin: %w", env.PinPosition, env.Name, err)
+	}
+	return nil
 }
 
 // exactArgs is cobra.ExactArgs with exit code 2.

@@ -11,6 +11,8 @@
 //	POST /api/v4/projects/:id/merge_requests                 {source_branch, target_branch, title, description}
 //	                                                         201 merge request; 409 {"message":["Another open merge request already exists for this source branch: !IID"]}
 //	PUT  /api/v4/projects/:id/merge_requests/:iid            {title, description}  200 merge request
+//	GET  /api/v4/projects/:id/repository/commits/:sha/statuses?page&per_page
+//	                                                         200 [status], the latest of each name, paginated
 //	POST /api/v4/projects/:id/statuses/:sha                  {state, name, description, target_url}
 //	                                                         201 status; 400 {"message":"Cannot transition status via :run from :running (…)"}
 //
@@ -97,6 +99,7 @@ func Start(t testing.TB, project, token string) *Server {
 	mux.HandleFunc("POST /api/v4/projects/{id}/merge_requests", s.createMR)
 	mux.HandleFunc("PUT /api/v4/projects/{id}/merge_requests/{iid}", s.updateMR)
 	mux.HandleFunc("POST /api/v4/projects/{id}/statuses/{sha}", s.setStatus)
+	mux.HandleFunc("GET /api/v4/projects/{id}/repository/commits/{sha}/statuses", s.listStatuses)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
@@ -384,12 +387,36 @@ func (s *Server) transition(post StatusPost) (int, any) {
 			"Cannot transition status via :%s from :%s (Reason(s): Status cannot transition via \"%s\")", event, st.State, event)}
 	}
 	st.State, st.Description, st.TargetURL = post.State, post.Description, post.TargetURL
-	return http.StatusCreated, map[string]any{
+	return http.StatusCreated, st.json()
+}
+
+// json is the status as GitLab's API shows it.
+func (st *status) json() map[string]any {
+	return map[string]any{
 		"id": st.ID, "sha": st.SHA, "ref": "main", "status": st.State, "name": st.Name,
 		"description": nullable(st.Description), "target_url": nullable(st.TargetURL),
 		"created_at": st.CreatedAt.Format(time.RFC3339Nano), "allow_failure": false, "coverage": nil,
 		"author": map[string]any{"id": 28, "username": "ferry-bot", "name": "ferry", "state": "active"},
 	}
+}
+
+// listStatuses answers the latest status of each name on the commit (GitLab's default,
+// all=false), oldest first, one page at a time.
+func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request) {
+	if !s.projectOf(w, r) {
+		return
+	}
+	sha := r.PathValue("sha")
+	s.mu.Lock()
+	var latest []map[string]any
+	for _, st := range s.statuses {
+		if st.SHA == sha && s.latest(sha, st.Name) == st {
+			latest = append(latest, st.json())
+		}
+	}
+	s.mu.Unlock()
+	page := pageOf(w, r, len(latest))
+	writeJSON(w, http.StatusOK, latest[page.from:page.to])
 }
 
 func nullable(s string) any {

@@ -25,6 +25,7 @@ type View struct {
 	// Message is the commit's message, or "" for a work tree.
 	Message string
 
+	repo    *git.Repository // nil for a folder that is not in a git repository
 	cleanup func() error
 }
 
@@ -60,7 +61,11 @@ func openWorkTree(dir string) (*View, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	return &View{FS: root.FS(), Source: dir, cleanup: root.Close}, nil
+	v := &View{FS: root.FS(), Source: dir, cleanup: root.Close}
+	if r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true}); err == nil {
+		v.repo = r
+	}
+	return v, nil
 }
 
 func openRemote(ctx context.Context, rawURL, revision string) (*View, error) {
@@ -102,7 +107,7 @@ func viewCommit(r *git.Repository, source, revision string, cleanup func() error
 	if err != nil {
 		return fail(fmt.Errorf("%s: commit %s: %w", source, hash, err))
 	}
-	return &View{FS: NewTreeFS(tree), Revision: hash.String(), Source: source, Message: commit.Message, cleanup: cleanup}, nil
+	return &View{FS: NewTreeFS(tree), Revision: hash.String(), Source: source, Message: commit.Message, repo: r, cleanup: cleanup}, nil
 }
 
 // resolve finds rev as given, then as a remote branch of origin, so that a branch name works
