@@ -15,6 +15,7 @@ type metrics struct {
 	halted   *prometheus.CounterVec
 	analysis *prometheus.CounterVec
 	suspend  *prometheus.GaugeVec
+	renders  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -45,8 +46,11 @@ func newMetrics() *metrics {
 		suspend: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ferry_environment_suspended", Help: "1 while an operator has suspended the environment (ferry suspend), else 0.",
 		}, []string{"env"}),
+		renders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_renders_total", Help: "Renders of a revision new to the environment, by result: rendered (kustomize ran; failed renders too) or reused (none of the last render's inputs changed).",
+		}, []string{"env", "result"}),
 	}
-	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift, m.halted, m.analysis, m.suspend,
+	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift, m.halted, m.analysis, m.suspend, m.renders,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -69,6 +73,7 @@ func (m *metrics) forget(env string) {
 	m.halted.DeletePartialMatch(only)
 	m.analysis.DeletePartialMatch(only)
 	m.suspend.DeletePartialMatch(only)
+	m.renders.DeletePartialMatch(only)
 }
 
 // setSuspended records whether env is suspended.

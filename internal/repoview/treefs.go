@@ -63,6 +63,23 @@ func (t *TreeFS) info(name string, e *object.TreeEntry) (fs.FileInfo, error) {
 	return info, nil
 }
 
+// EntryHash returns the type of name's entry, not following a symlink (fs.ModeDir for a
+// folder or a submodule, fs.ModeSymlink, or 0 for a file), and its git object id: a file's or a
+// symlink's blob, a folder's tree (which changes whenever anything below it does), a
+// submodule's commit. It looks the entry up in the trees only and reads no blob, so that a
+// caller can tell whether content changed between two revisions without reading it. Its
+// error wraps fs.ErrNotExist when name does not exist.
+func (t *TreeFS) EntryHash(name string) (fs.FileMode, string, error) {
+	e, err := t.entry("lookup", name)
+	if err != nil {
+		return 0, "", err
+	}
+	if name == "." {
+		return fs.ModeDir, t.root.Hash.String(), nil
+	}
+	return (&entryInfo{mode: e.Mode}).Mode().Type(), e.Hash.String(), nil
+}
+
 // ReadLink returns a symlink's target.
 func (t *TreeFS) ReadLink(name string) (string, error) {
 	e, err := t.entry("readlink", name)
