@@ -215,3 +215,54 @@ func TestInputsOfAListedFolder(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkInputsChanged4000 measures the check the agent makes before reusing a render: the
+// inputs of a render that read 4000 resource files (one folder, as WriteGeneratedOverlay
+// writes them), checked against a commit that changed another folder (the base's tree is
+// unchanged: skipped whole) and against one that added a file to the base folder (each of the
+// 4000 inputs is looked up in the new tree; no file is read).
+func BenchmarkInputsChanged4000(b *testing.B) {
+	repo := b.TempDir()
+	testutil.WriteGeneratedOverlay(b, repo, 4000)
+	files := testutil.ReadTree(b, repo)
+	tr := newTree(b.Context(), testutil.CommitFS(b, repo), DefaultLimits())
+	for name := range files {
+		if strings.HasPrefix(name, "base/") {
+			if _, err := tr.readFile(name); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	in := tr.inputs()
+	for _, c := range []struct {
+		name   string
+		change map[string]string
+	}{
+		{"another-folder", map[string]string{"env/kustomization.yaml": files["env/kustomization.yaml"] + "# changed\n"}},
+		{"same-folder", map[string]string{"base/notes.txt": "not a resource\n"}},
+	} {
+		next := commitBench(b, edit(files, c.change))
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if path, changed := in.Changed(next); changed {
+					b.Fatalf("changed at %q", path)
+				}
+			}
+		})
+	}
+}
+
+func commitBench(b *testing.B, files map[string]string) fs.FS {
+	b.Helper()
+	dir := b.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return testutil.CommitFS(b, dir)
+}
