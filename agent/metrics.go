@@ -47,7 +47,7 @@ func newMetrics() *metrics {
 			Name: "ferry_environment_suspended", Help: "1 while an operator has suspended the environment (ferry suspend), else 0.",
 		}, []string{"env"}),
 		renders: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ferry_renders_total", Help: "Renders of a revision new to the environment, by result: rendered (kustomize ran; failed renders too) or reused (none of the last render's inputs changed).",
+			Name: "ferry_renders_total", Help: "Renders a sync needed at a revision the environment's last render was not of, by result: rendered (kustomize ran; failed renders too) or reused (none of the last render's inputs changed).",
 		}, []string{"env", "result"}),
 	}
 	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift, m.halted, m.analysis, m.suspend, m.renders,

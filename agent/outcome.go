@@ -140,7 +140,7 @@ func (w *worker) heldObjects(ctx context.Context, env *environments.Environment,
 	if err != nil {
 		return nil, fmt.Errorf("applied revision %s: %w", short(st.AppliedRevision), err)
 	}
-	if how != renderHeld {
+	if how != renderSame {
 		w.images.note(st.AppliedRevision, prev.Objects)
 	}
 	moved := map[sync.ObjectID]bool{}

@@ -28,8 +28,8 @@ type renderMemo struct {
 type renderOutcome string
 
 const (
-	// renderHeld is the memo's own revision again: nothing new was rendered or reused.
-	renderHeld renderOutcome = ""
+	// renderSame is the memo's own revision again: nothing new was rendered or reused.
+	renderSame renderOutcome = ""
 	// renderReused is another revision, where none of the last render's inputs changed.
 	renderReused renderOutcome = "reused"
 	// renderRendered is a run of kustomize (the outcome of a failed render too).
@@ -47,7 +47,7 @@ func (m *renderMemo) render(ctx context.Context, tree fs.FS, env *environments.E
 	}
 	if string(spec) == m.spec {
 		if revision == m.revision {
-			return m.res.Clone(), renderHeld, nil
+			return m.res.Clone(), renderSame, nil
 		}
 		if _, changed := m.res.Inputs.Changed(tree); !changed {
 			m.revision = revision

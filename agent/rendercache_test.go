@@ -25,7 +25,7 @@ func TestRenderMemoReusesARenderOfTheSameRevisionAndEnvironment(t *testing.T) {
 	}
 	first.Objects[0].SetName("changed-by-a-sync")
 	again, how, err := m.render(t.Context(), repo, staging, "rev1")
-	if err != nil || how != renderHeld {
+	if err != nil || how != renderSame {
 		t.Fatalf("second render: %q, err %v", how, err)
 	}
 	if again.Digest != first.Digest || again.Objects[0].GetName() == "changed-by-a-sync" {

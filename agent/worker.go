@@ -153,7 +153,7 @@ func (w *worker) syncOnce(ctx context.Context, trigger Trigger) {
 		w.fail(ctx, target, trigger, err)
 		return
 	}
-	if how != renderHeld {
+	if how != renderSame {
 		w.images.note(target, res.Objects)
 	}
 	revision, res, ok := w.admit(ctx, trigger, pipeline, env, target, res)
@@ -171,10 +171,10 @@ func (w *worker) syncOnce(ctx context.Context, trigger Trigger) {
 func (w *worker) renderAt(ctx context.Context, memo *renderMemo, env *environments.Environment, revision string) (render.Result, renderOutcome, error) {
 	tree, err := w.t.a.src.Tree(ctx, revision)
 	if err != nil {
-		return render.Result{}, renderHeld, err
+		return render.Result{}, renderSame, err
 	}
 	res, how, err := memo.render(ctx, tree, env, revision)
-	if how != renderHeld {
+	if how != renderSame {
 		w.t.a.metrics.renders.WithLabelValues(env.Name, string(how)).Inc()
 	}
 	return res, how, err
