@@ -19,8 +19,10 @@ import (
 //	level=ERROR msg="sync failed" env=… revision=… trigger=… phase=source|render|apply|prune|health|state error="…"
 //
 // revision is shortened to 7 characters; trigger says what started the sync, and phaseOf
-// decides a failure's phase. It returns the result recorded: applied, unchanged or failed.
-func LogSync(log *slog.Logger, env, revision, stage string, trigger Trigger, rep *sync.Report, err error) string {
+// decides a failure's phase. notes end the line: the agent's render=reused when the sync took
+// an earlier revision's render because none of its inputs changed. It returns the result
+// recorded: applied, unchanged or failed.
+func LogSync(log *slog.Logger, env, revision, stage string, trigger Trigger, rep *sync.Report, err error, notes ...slog.Attr) string {
 	short := revision
 	if len(short) == 40 {
 		short = short[:7]
@@ -30,7 +32,8 @@ func LogSync(log *slog.Logger, env, revision, stage string, trigger Trigger, rep
 			// A prune that failed on one object may have kept or pruned others: say so too.
 			logNotes(log, env, short, rep)
 		}
-		log.Error("sync failed", "env", env, "revision", short, "trigger", string(trigger), "phase", string(phaseOf(err)), "error", err.Error())
+		attrs := []any{"env", env, "revision", short, "trigger", string(trigger), "phase", string(phaseOf(err)), "error", err.Error()}
+		log.Error("sync failed", withNotes(attrs, notes)...)
 		return "failed"
 	}
 	result := "applied"
@@ -46,8 +49,15 @@ func LogSync(log *slog.Logger, env, revision, stage string, trigger Trigger, rep
 		attrs = append(attrs, "terminating", n)
 	}
 	attrs = append(attrs, "health", rep.Health, "duration", rep.Duration.Round(10*time.Millisecond).String())
-	log.Info("sync finished", attrs...)
+	log.Info("sync finished", withNotes(attrs, notes)...)
 	return result
+}
+
+func withNotes(attrs []any, notes []slog.Attr) []any {
+	for _, n := range notes {
+		attrs = append(attrs, n)
+	}
+	return attrs
 }
 
 // logNotes writes, before the sync line, a line for what the report says beyond counts: an

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -109,5 +110,31 @@ func TestLogSyncSaysTriggerAndPhase(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `"error":"source: http://127.0.0.1:`) {
 		t.Errorf("the failure's error does not start with its phase and the repository: %s", buf.String())
+	}
+}
+
+// TestLogSyncSaysRenderReused checks the text sync lines of a sync that reused an earlier
+// revision's render: DESIGN.md's fields in their order, then render=reused; a line without
+// notes has no render field.
+func TestLogSyncSaysRenderReused(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}))
+	rev := "3f2a1c9" + strings.Repeat("0", 33)
+	reused := []slog.Attr{slog.String("render", string(renderReused))}
+	rep := &sync.Report{Revision: rev, Health: sync.Healthy, Duration: 1420 * time.Millisecond}
+	LogSync(log, "production", rev, "", TriggerSchedule, rep, nil, reused...)
+	LogSync(log, "production", rev, "", TriggerSchedule, rep, nil)
+	LogSync(log, "production", rev, "", TriggerWebhook, nil, &sync.Error{Phase: sync.PhaseApply, Err: errors.New("ConfigMap production/a: forbidden")}, reused...)
+	want := `level=INFO msg="sync finished" env=production revision=3f2a1c9 stage="" trigger=schedule result=applied created=0 configured=0 unchanged=0 pruned=0 health=Healthy duration=1.42s render=reused
+level=INFO msg="sync finished" env=production revision=3f2a1c9 stage="" trigger=schedule result=applied created=0 configured=0 unchanged=0 pruned=0 health=Healthy duration=1.42s
+level=ERROR msg="sync failed" env=production revision=3f2a1c9 trigger=webhook phase=apply error="apply: ConfigMap production/a: forbidden" render=reused
+`
+	if diff := cmp.Diff(want, buf.String()); diff != "" {
+		t.Errorf("sync lines (-want +got):\n%s", diff)
 	}
 }

@@ -15,6 +15,7 @@ type metrics struct {
 	halted   *prometheus.CounterVec
 	analysis *prometheus.CounterVec
 	suspend  *prometheus.GaugeVec
+	renders  *prometheus.CounterVec
 	// notifications counts ferry.yaml's notifications by name and result (notify.Outcome).
 	notifications *prometheus.CounterVec
 }
@@ -47,11 +48,14 @@ func newMetrics() *metrics {
 		suspend: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ferry_environment_suspended", Help: "1 while an operator has suspended the environment (ferry suspend), else 0.",
 		}, []string{"env"}),
+		renders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_renders_total", Help: "Renders a sync needed at a revision the environment's last render was not of, by result: rendered (kustomize ran; failed renders too) or reused (none of the last render's inputs changed).",
+		}, []string{"env", "result"}),
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_notifications_total", Help: "Notification messages by notification name and result (sent, failed, dropped, deduplicated).",
 		}, []string{"name", "result"}),
 	}
-	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift, m.halted, m.analysis, m.suspend, m.notifications,
+	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift, m.halted, m.analysis, m.suspend, m.renders, m.notifications,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -74,6 +78,7 @@ func (m *metrics) forget(env string) {
 	m.halted.DeletePartialMatch(only)
 	m.analysis.DeletePartialMatch(only)
 	m.suspend.DeletePartialMatch(only)
+	m.renders.DeletePartialMatch(only)
 }
 
 // setSuspended records whether env is suspended.

@@ -136,15 +136,11 @@ func (w *worker) heldObjects(ctx context.Context, env *environments.Environment,
 	if st.AppliedRevision == halted {
 		return res.Objects, nil
 	}
-	tree, err := w.t.a.src.Tree(ctx, st.AppliedRevision)
-	if err != nil {
-		return nil, err
-	}
-	prev, fresh, err := w.held.render(ctx, tree, env, st.AppliedRevision)
+	prev, how, err := w.renderAt(ctx, &w.held, env, st.AppliedRevision)
 	if err != nil {
 		return nil, fmt.Errorf("applied revision %s: %w", short(st.AppliedRevision), err)
 	}
-	if fresh {
+	if how != renderSame {
 		w.images.note(st.AppliedRevision, prev.Objects)
 	}
 	moved := map[sync.ObjectID]bool{}
@@ -197,7 +193,7 @@ func (w *worker) background(ctx context.Context, revision string, fn func(ctx co
 func (w *worker) fail(ctx context.Context, revision string, trigger Trigger, err error) {
 	a := w.t.a
 	err = asFailure(err)
-	LogSync(a.log, w.env, revision, "", trigger, nil, err)
+	LogSync(a.log, w.env, revision, "", trigger, nil, err, w.renderNote(revision)...)
 	a.metrics.syncs.WithLabelValues(w.env, "failed").Inc()
 	a.metrics.ready.WithLabelValues(w.env).Set(0)
 	w.mu.Lock()
@@ -222,7 +218,7 @@ func (w *worker) fail(ctx context.Context, revision string, trigger Trigger, err
 // finish logs a finished attempt and records it in metrics, in the history unless it changed
 // nothing, and, on change, in Events.
 func (w *worker) finish(ctx context.Context, trigger Trigger, rep *sync.Report, err error) {
-	LogSync(w.t.a.log, w.env, rep.Revision, "", trigger, rep, err)
+	LogSync(w.t.a.log, w.env, rep.Revision, "", trigger, rep, err, w.renderNote(rep.Revision)...)
 	rolledOut := err == nil && (!rep.NoOp && rep.Health == sync.Healthy || w.recovered(rep))
 	w.record(ctx, rep, err) // metrics and Events first: they follow the line at once
 	if rolledOut {

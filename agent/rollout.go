@@ -44,7 +44,7 @@ func (o *rolloutObserver) Progress(ctx context.Context, k int, st environments.S
 
 // StageApplied logs the stage's sync line.
 func (o *rolloutObserver) StageApplied(_ context.Context, st environments.Stage, rep *sync.Report) {
-	LogSync(o.w.t.a.log, o.env.Name, o.revision, st.Name, o.trigger, rep, nil)
+	LogSync(o.w.t.a.log, o.env.Name, o.revision, st.Name, o.trigger, rep, nil, o.w.renderNote(o.revision)...)
 }
 
 // NotSaved logs that the rollout's progress could not be saved.
@@ -72,7 +72,7 @@ func (o *rolloutObserver) StageSoaked(_ context.Context, st environments.Stage) 
 
 // Finished logs the last stage's sync line and records the sync, in the history too.
 func (o *rolloutObserver) Finished(ctx context.Context, st environments.Stage, rep *sync.Report) {
-	LogSync(o.w.t.a.log, o.env.Name, o.revision, st.Name, o.trigger, rep, nil)
+	LogSync(o.w.t.a.log, o.env.Name, o.revision, st.Name, o.trigger, rep, nil, o.w.renderNote(o.revision)...)
 	o.w.record(ctx, rep, nil) // metrics and Events first: they follow the line at once
 	o.w.notifyRolledOut(ctx, st.Name, rep)
 	rec := attemptOf(o.trigger, st.Name, rep, nil)

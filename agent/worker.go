@@ -30,6 +30,7 @@ type worker struct {
 	backoff *backoff
 	wait    *healthWait
 	renders renderMemo // used by syncOnce only, which never runs concurrently with itself
+	reused  string     // the revision whose sync reused an earlier revision's render (noteReuse)
 	held    renderMemo // the applied revision's render while a halted rollout holds the environment there
 	heldAt  string     // "applied@halted" while held, to log a hold once per change
 	images  imageBook  // the images of recent renders, for the status page
@@ -145,13 +146,14 @@ func (w *worker) syncOnce(ctx context.Context, trigger Trigger) {
 	if w.waitingFor(target) {
 		return // this revision is applied and its health wait is still running
 	}
-	res, fresh, err := w.renderAt(ctx, &w.renders, env, target)
+	res, how, err := w.renderAt(ctx, &w.renders, env, target)
+	w.noteReuse(target, how)
 	if err != nil {
 		w.endWait(errPreempted)
 		w.fail(ctx, target, trigger, err)
 		return
 	}
-	if fresh {
+	if how != renderSame {
 		w.images.note(target, res.Objects)
 	}
 	revision, res, ok := w.admit(ctx, trigger, pipeline, env, target, res)
@@ -159,18 +161,23 @@ func (w *worker) syncOnce(ctx context.Context, trigger Trigger) {
 		return // held back with nothing to sync instead, or the revision it is at is still waiting for health
 	}
 	w.endWait(errPreempted)
-	if wrote := w.apply(ctx, trigger, env, res, revision); fresh || wrote {
+	if wrote := w.apply(ctx, trigger, env, res, revision); how == renderRendered || wrote {
 		releaseMemory()
 	}
 }
 
-// renderAt renders env at revision through memo; fresh is true when kustomize ran.
-func (w *worker) renderAt(ctx context.Context, memo *renderMemo, env *environments.Environment, revision string) (res render.Result, fresh bool, err error) {
+// renderAt renders env at revision through memo (see renderMemo.render) and counts a render
+// that ran kustomize or reused another revision's in ferry_renders_total.
+func (w *worker) renderAt(ctx context.Context, memo *renderMemo, env *environments.Environment, revision string) (render.Result, renderOutcome, error) {
 	tree, err := w.t.a.src.Tree(ctx, revision)
 	if err != nil {
-		return render.Result{}, false, err
+		return render.Result{}, renderSame, err
 	}
-	return memo.render(ctx, tree, env, revision)
+	res, how, err := memo.render(ctx, tree, env, revision)
+	if how != renderSame {
+		w.t.a.metrics.renders.WithLabelValues(env.Name, string(how)).Inc()
+	}
+	return res, how, err
 }
 
 // releaseMemory hands the heap a render or an apply left behind back to the operating system.

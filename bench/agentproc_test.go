@@ -60,16 +60,17 @@ func startAgent(t *testing.T, name string, n int, schedule string) *agentProcess
 }
 
 // startAgentOn serves files as the repository and starts an agent on it, with ferry's
-// namespace ferry-NAME; t's cleanup stops it.
-func startAgentOn(t *testing.T, name string, files map[string]string) *agentProcess {
+// namespace ferry-NAME and args after its own flags (a flag given again there wins); t's
+// cleanup stops it.
+func startAgentOn(t *testing.T, name string, files map[string]string, args ...string) *agentProcess {
 	t.Helper()
 	srv := gitserver.Start(t, gitserver.Options{})
 	srv.NewRepo(t, "config", files)
 	a := &agentProcess{name: name, logs: &lineLog{}, addr: "127.0.0.1:" + freePort(t), srv: srv, files: files}
-	a.cmd = exec.Command(ferryBinary(t), "agent",
+	a.cmd = exec.Command(ferryBinary(t), append([]string{"agent",
 		"--repo", srv.RepoURL("config"), "--kubeconfig", lab.cluster.KubeconfigPath,
-		"--namespace", "ferry-"+name, "--http-addr", a.addr, "--metrics-addr", "",
-		"--leader-elect=false", "--log-format", "json", "--cache-dir", t.TempDir())
+		"--namespace", "ferry-" + name, "--http-addr", a.addr, "--metrics-addr", "",
+		"--leader-elect=false", "--log-format", "json", "--cache-dir", t.TempDir()}, args...)...)
 	a.cmd.Env = append(os.Environ(), "FERRY_WEBHOOK_SECRET="+webhookSecret)
 	a.cmd.Stderr = a.logs
 	a.started = time.Now()
@@ -171,6 +172,7 @@ type logLine struct {
 	Result   string    `json:"result"`
 	Health   string    `json:"health"`
 	Duration string    `json:"duration"`
+	Render   string    `json:"render"`
 	raw      string
 }
 

@@ -46,6 +46,9 @@ func TestBench(t *testing.T) {
 	if st.runs(8) {
 		benchIdleEnvironments(t, st, tab)
 	}
+	if st.runs(10) {
+		benchRenderReuse(t, st, tab)
+	}
 }
 
 // loadAverage returns the 1, 5 and 15 minute load averages ("?" where /proc has none).

@@ -54,7 +54,11 @@ type Result struct {
 	Digest string
 	// Warnings are kinds neither the scope nor the render's CRDs know, taken as namespaced.
 	Warnings []string
-	yaml     []byte
+	// Inputs are what the render read from the repository, for a caller that reuses the
+	// Result at another revision where they did not change (see Inputs.Changed); nil when the
+	// repository view is no HashFS. They are never modified.
+	Inputs *Inputs
+	yaml   []byte
 }
 
 // YAML returns the objects as multi-document YAML with sorted keys: exactly what is applied.
@@ -129,7 +133,7 @@ func (r *Renderer) Render(ctx context.Context, fsys fs.FS, env *environments.Env
 		return Result{}, &Error{File: overlay, Err: err}
 	}
 	sum := sha256.Sum256(out)
-	return Result{Objects: objs, Digest: "sha256:" + hex.EncodeToString(sum[:]), Warnings: warnings, yaml: out}, nil
+	return Result{Objects: objs, Digest: "sha256:" + hex.EncodeToString(sum[:]), Warnings: warnings, Inputs: t.inputs(), yaml: out}, nil
 }
 
 // build runs kustomize on the overlay folder dir and converts its output.

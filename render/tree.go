@@ -59,10 +59,11 @@ type tree struct {
 	mu    sync.Mutex
 	read  map[string][]byte // contents of the files read so far, by resolved path
 	bytes int64
+	uses  map[string]use // what the render asked of each path, for its Inputs
 }
 
 func newTree(ctx context.Context, fsys fs.FS, limits Limits) *tree {
-	return &tree{ctx: ctx, fsys: fsys, limits: limits, read: map[string][]byte{}}
+	return &tree{ctx: ctx, fsys: fsys, limits: limits, read: map[string][]byte{}, uses: map[string]use{}}
 }
 
 // resolve turns a clean repository-relative path into the path of the entry it names, with
@@ -143,6 +144,7 @@ func (t *tree) lstat(name string) (fs.FileInfo, error) {
 	if name == "" {
 		name = "."
 	}
+	t.note(name, looked)
 	if l, ok := t.fsys.(fs.ReadLinkFS); ok {
 		return l.Lstat(name)
 	}
@@ -154,6 +156,7 @@ func (t *tree) readLink(name string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%s: symlinks are not supported by this source", name)
 	}
+	t.note(name, read)
 	return l.ReadLink(name)
 }
 
@@ -175,6 +178,7 @@ func (t *tree) readFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.note(resolved, read)
 	if data, ok := t.cached(resolved); ok {
 		return data, nil
 	}
@@ -234,6 +238,7 @@ func (t *tree) readDir(name string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.note(resolved, listed)
 	entries, err := fs.ReadDir(t.fsys, resolvedName(resolved))
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -14,13 +15,18 @@ import (
 // TreeFS is a read-only fs.FS over one git tree, read from the object store without a checkout.
 // It implements fs.ReadLinkFS: a symlink is reported by Lstat and read by ReadLink, and Open
 // does not follow symlinks (the renderer resolves them itself, inside the repository only).
-// Submodules appear as empty folders.
+// Submodules appear as empty folders. It is safe for concurrent use.
 type TreeFS struct {
 	root *object.Tree
+
+	mu      sync.Mutex
+	folders map[string]*object.Tree // the folders looked up so far, by path; "." is the root
 }
 
 // NewTreeFS returns a TreeFS whose root is tree.
-func NewTreeFS(tree *object.Tree) *TreeFS { return &TreeFS{root: tree} }
+func NewTreeFS(tree *object.Tree) *TreeFS {
+	return &TreeFS{root: tree, folders: map[string]*object.Tree{".": tree}}
+}
 
 var (
 	_ fs.ReadLinkFS = (*TreeFS)(nil)
@@ -35,11 +41,45 @@ func (t *TreeFS) entry(op, name string) (*object.TreeEntry, error) {
 	if name == "." {
 		return &object.TreeEntry{Mode: filemode.Dir}, nil
 	}
-	e, err := t.root.FindEntry(name)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	dir, err := t.folder(path.Dir(name))
+	if err != nil {
+		return nil, &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	e, err := dir.FindEntry(path.Base(name))
 	if err != nil {
 		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 	}
 	return e, nil
+}
+
+// folder returns the tree of folder name, decoding each folder on its way once per TreeFS.
+// go-git's Tree.FindEntry keeps only folders two or more levels deep, so every lookup in a
+// top-level folder decoded that folder's whole tree again: with thousands of files in it, a
+// render looked each of them up in thousands of entries several times over. The error wraps
+// fs.ErrNotExist when name, or a folder on its way, is missing or is no folder. t.mu is held.
+func (t *TreeFS) folder(name string) (*object.Tree, error) {
+	if tree, ok := t.folders[name]; ok {
+		return tree, nil
+	}
+	parent, err := t.folder(path.Dir(name))
+	if err != nil {
+		return nil, err
+	}
+	e, err := parent.FindEntry(path.Base(name))
+	if err != nil || e.Mode != filemode.Dir {
+		return nil, fs.ErrNotExist
+	}
+	tree, err := parent.Tree(e.Name)
+	if errors.Is(err, object.ErrDirectoryNotFound) {
+		return nil, fs.ErrNotExist
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.folders[name] = tree
+	return tree, nil
 }
 
 // Lstat returns name's info without following a symlink.
@@ -61,6 +101,23 @@ func (t *TreeFS) info(name string, e *object.TreeEntry) (fs.FileInfo, error) {
 		info.size = f.Size
 	}
 	return info, nil
+}
+
+// EntryHash returns the type of name's entry, not following a symlink (fs.ModeDir for a
+// folder or a submodule, fs.ModeSymlink, or 0 for a file), and its git object id: a file's or a
+// symlink's blob, a folder's tree (which changes whenever anything below it does), a
+// submodule's commit. It looks the entry up in the trees only and reads no blob, so that a
+// caller can tell whether content changed between two revisions without reading it. Its
+// error wraps fs.ErrNotExist when name does not exist.
+func (t *TreeFS) EntryHash(name string) (fs.FileMode, string, error) {
+	e, err := t.entry("lookup", name)
+	if err != nil {
+		return 0, "", err
+	}
+	if name == "." {
+		return fs.ModeDir, t.root.Hash.String(), nil
+	}
+	return (&entryInfo{mode: e.Mode}).Mode().Type(), e.Hash.String(), nil
 }
 
 // ReadLink returns a symlink's target.
@@ -122,16 +179,16 @@ func (t *TreeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	if e.Mode != filemode.Dir {
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
 	}
-	sub := t.root
-	if name != "." {
-		if sub, err = t.root.Tree(name); err != nil {
-			return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
-		}
+	t.mu.Lock()
+	sub, err := t.folder(name)
+	t.mu.Unlock()
+	if err != nil {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
 	}
 	out := make([]fs.DirEntry, 0, len(sub.Entries))
 	for i := range sub.Entries {
 		child := &sub.Entries[i]
-		info, err := (&TreeFS{root: sub}).info(child.Name, child)
+		info, err := t.info(child.Name, child)
 		if err != nil {
 			return nil, err
 		}
