@@ -58,7 +58,9 @@ func TestPollingAppliesACommitWithinOnePeriod(t *testing.T) {
 
 	// The metrics and Events are recorded just after the line: poll for them a moment.
 	wantMetrics := []string{`ferry_sync_total{env="staging",result="applied"}`, `ferry_environment_ready{env="staging"} 1`,
-		`ferry_applied_revision_info{env="staging",revision="` + sha + `"} 1`, "ferry_sync_duration_seconds_bucket"}
+		`ferry_applied_revision_info{env="staging",revision="` + sha + `"} 1`, "ferry_sync_duration_seconds_bucket",
+		`ferry_sync_phase_seconds_count{env="staging",phase="fetch"}`, `ferry_sync_phase_seconds_count{env="staging",phase="render"}`,
+		`ferry_sync_phase_seconds_count{env="staging",phase="apply"}`, `ferry_sync_phase_seconds_count{env="staging",phase="health"}`}
 	var missing []string
 	reasons := map[string]int{}
 	_ = wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {

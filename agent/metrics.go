@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -16,6 +18,8 @@ type metrics struct {
 	analysis *prometheus.CounterVec
 	suspend  *prometheus.GaugeVec
 	renders  *prometheus.CounterVec
+	// phases times the parts of a sync: fetch, render (kustomize ran), apply, health (the wait).
+	phases *prometheus.HistogramVec
 	// notifications counts ferry.yaml's notifications by name and result (notify.Outcome).
 	notifications *prometheus.CounterVec
 }
@@ -51,11 +55,15 @@ func newMetrics() *metrics {
 		renders: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_renders_total", Help: "Renders a sync needed at a revision the environment's last render was not of, by result: rendered (kustomize ran; failed renders too) or reused (none of the last render's inputs changed).",
 		}, []string{"env", "result"}),
+		phases: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ferry_sync_phase_seconds", Help: "Time spent in each phase of a sync: fetch (git), render (when kustomize ran), apply (server-side apply and prune), health (the wait after an apply).",
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 9),
+		}, []string{"env", "phase"}),
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_notifications_total", Help: "Notification messages by notification name and result (sent, failed, dropped, deduplicated).",
 		}, []string{"name", "result"}),
 	}
-	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift, m.halted, m.analysis, m.suspend, m.renders, m.notifications,
+	m.registry.MustRegister(m.syncs, m.duration, m.ready, m.revision, m.drift, m.halted, m.analysis, m.suspend, m.renders, m.phases, m.notifications,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -88,4 +96,9 @@ func (m *metrics) setSuspended(env string, suspended bool) {
 		v = 1
 	}
 	m.suspend.WithLabelValues(env).Set(v)
+}
+
+// phase records how long a phase of a sync of env took.
+func (m *metrics) phase(env, phase string, d time.Duration) {
+	m.phases.WithLabelValues(env, phase).Observe(d.Seconds())
 }

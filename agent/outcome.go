@@ -52,12 +52,14 @@ func (w *worker) apply(ctx context.Context, trigger Trigger, env *environments.E
 		w.finish(ctx, trigger, rep, w.followHealth(ctx, rep, nil))
 		return false
 	}
+	w.t.a.metrics.phase(env.Name, "apply", rep.Applied)
 	w.mu.Lock()
 	w.succeeded = "" // applied again: its success must be reported again
 	w.mu.Unlock()
 	w.setStatus(ctx, revision, "pending", "applied; waiting for health")
 	w.background(ctx, revision, func(wait context.Context) {
 		err := syncer.WaitHealthy(wait, rep)
+		w.t.a.metrics.phase(env.Name, "health", rep.Duration-rep.Applied)
 		w.finish(ctx, trigger, rep, w.followHealth(wait, rep, err))
 		releaseMemory() // the wait read every applied object, every poll
 	})

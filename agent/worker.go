@@ -125,7 +125,9 @@ func (w *worker) run(ctx context.Context) {
 // causes, those of the health wait and of a staged rollout included, says trigger. ctx is the
 // term's.
 func (w *worker) syncOnce(ctx context.Context, trigger Trigger) {
+	start := time.Now()
 	rev, err := w.t.fetch(ctx)
+	w.t.a.metrics.phase(w.env, "fetch", time.Since(start))
 	if err != nil {
 		w.fail(ctx, rev, trigger, err)
 		return
@@ -173,7 +175,11 @@ func (w *worker) renderAt(ctx context.Context, memo *renderMemo, env *environmen
 	if err != nil {
 		return render.Result{}, renderSame, err
 	}
+	start := time.Now()
 	res, how, err := memo.render(ctx, tree, env, revision)
+	if how == renderRendered {
+		w.t.a.metrics.phase(env.Name, "render", time.Since(start))
+	}
 	if how != renderSame {
 		w.t.a.metrics.renders.WithLabelValues(env.Name, string(how)).Inc()
 	}

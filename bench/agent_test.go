@@ -23,13 +23,14 @@ func benchAgentRSS(t *testing.T, st settings, tab *table) {
 		a := startAgent(t, name, c.n, "@every 1m")
 		l := a.waitApplied(t, a.srv.Head(t, "config"), 30*time.Minute)
 		applied := l.Time.Sub(a.started)
+		ph := a.phases(t)
 		m := a.idle(t, st.idle)
 		a.stop()
 		t.Logf("agent N=%d: applied and healthy %s after the process started (sync %s); after %s idle %+v KiB", c.n, applied, l.Duration, st.idle, m)
 		base, r := "n/a", "—"
 		note := fmt.Sprintf("of which anonymous (heap, stacks) %s and file-backed (the binary's pages) %s; peak (VmHWM) %s; "+
-			"first sync healthy %s after the process started (fetch, render, then the sync line's %s of apply and health wait)",
-			mib(m.Anon), mib(m.File), mib(m.Peak), seconds(applied), l.Duration)
+			"first sync healthy %s after the process started: fetch %s, render %s, apply %s, health wait %s (the rest: start-up, the state read, ferry.yaml)",
+			mib(m.Anon), mib(m.File), mib(m.Peak), seconds(applied), seconds(ph["fetch"]), seconds(ph["render"]), seconds(ph["apply"]), seconds(ph["health"]))
 		if c.n == 1000 && kubectlRSS > 0 {
 			base, r = mib(int64(kubectlRSS)), ratio(float64(m.RSS), kubectlRSS)
 			note += "; baseline: kubectl's peak RSS applying the same 1000 objects (scenario 1)"

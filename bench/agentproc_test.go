@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -28,12 +29,14 @@ const webhookSecret = "bench-webhook-secret"
 // agentProcess is `ferry agent` running as a process of its own (the built binary, as in a
 // pod) against a git server holding one generated environment.
 type agentProcess struct {
-	name  string // the environment, its namespace; ferry's namespace is ferry-NAME
-	cmd   *exec.Cmd
-	logs  *lineLog
-	addr  string // webhook address
-	srv   *gitserver.Server
-	files map[string]string
+	name string // the environment, its namespace; ferry's namespace is ferry-NAME
+	cmd  *exec.Cmd
+	logs *lineLog
+	addr string // webhook address
+	// metrics is where the agent serves /metrics.
+	metrics string
+	srv     *gitserver.Server
+	files   map[string]string
 	// started is when the process started (after the repository was written and pushed).
 	started time.Time
 }
@@ -66,10 +69,10 @@ func startAgentOn(t *testing.T, name string, files map[string]string, args ...st
 	t.Helper()
 	srv := gitserver.Start(t, gitserver.Options{})
 	srv.NewRepo(t, "config", files)
-	a := &agentProcess{name: name, logs: &lineLog{}, addr: "127.0.0.1:" + freePort(t), srv: srv, files: files}
+	a := &agentProcess{name: name, logs: &lineLog{}, addr: "127.0.0.1:" + freePort(t), metrics: "127.0.0.1:" + freePort(t), srv: srv, files: files}
 	a.cmd = exec.Command(ferryBinary(t), append([]string{"agent",
 		"--repo", srv.RepoURL("config"), "--kubeconfig", lab.cluster.KubeconfigPath,
-		"--namespace", "ferry-" + name, "--http-addr", a.addr, "--metrics-addr", "",
+		"--namespace", "ferry-" + name, "--http-addr", a.addr, "--metrics-addr", a.metrics,
 		"--leader-elect=false", "--log-format", "json", "--cache-dir", t.TempDir()}, args...)...)
 	a.cmd.Env = append(os.Environ(), "FERRY_WEBHOOK_SECRET="+webhookSecret)
 	a.cmd.Stderr = a.logs
@@ -284,4 +287,28 @@ func freePort(t *testing.T) string {
 	defer l.Close()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
+}
+
+// phases returns the seconds the agent spent so far in each phase of its syncs (fetch, render,
+// apply, health), from ferry_sync_phase_seconds' sums on /metrics.
+func (a *agentProcess) phases(t *testing.T) map[string]time.Duration {
+	t.Helper()
+	resp, err := http.Get("http://" + a.metrics + "/metrics")
+	must(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	must(t, err)
+	out := map[string]time.Duration{}
+	prefix := `ferry_sync_phase_seconds_sum{env="` + a.name + `",phase="`
+	for _, line := range strings.Split(string(body), "\n") {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		phase, value, _ := strings.Cut(rest, `"} `)
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			out[phase] = time.Duration(v * float64(time.Second))
+		}
+	}
+	return out
 }

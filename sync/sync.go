@@ -25,6 +25,8 @@ type Report struct {
 	// Health is Healthy, Progressing (the wait was skipped or cancelled) or Unknown.
 	Health   string
 	Duration time.Duration
+	// Applied is the part of Duration Apply took (the rest is the health wait).
+	Applied time.Duration
 	// Rebuilt counts the objects found in the cluster, labelled for the environment and
 	// applied by ferry, when the state ConfigMap was missing: the inventory was rebuilt from
 	// them (0 when it was not).
@@ -112,6 +114,7 @@ func (s *Syncer) Apply(ctx context.Context, env *environments.Environment, res r
 		s.watch.watchOnly(env.Name, st.Inventory)
 	}
 	rep.Duration = time.Since(start)
+	rep.Applied = rep.Duration
 	if pruneErr != nil {
 		return rep, &Error{Phase: PhasePrune, Err: pruneErr}
 	}
