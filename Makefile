@@ -10,7 +10,8 @@ TEST_TIMEOUT ?= 30m
 
 .PHONY: build test demo lint controlplane dev-up bench fuzz image
 
-## build: build bin/ferry as the image does: static (CGO_ENABLED=0), which also leaves out the
+## build: build bin/ferry static (CGO_ENABLED=0), as `make image` does (which also strips the symbol
+## tables, -s -w, and leaves out VCS stamping); static also leaves out the
 ## dynamic symbol export that kustomize's Go-plugin loader (package plugin) would force on a cgo
 ## build: half the size, half the resident memory
 build:
@@ -66,4 +67,5 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./render/
 	$(GO) test -run '^$$' -fuzz '^FuzzRenderSOPS$$' -fuzztime $(FUZZTIME) ./render/
 	$(GO) test -run '^$$' -fuzz '^FuzzWebhook$$' -fuzztime $(FUZZTIME) ./agent/
+	$(GO) test -run '^$$' -fuzz '^FuzzGitLabWebhook$$' -fuzztime $(FUZZTIME) ./agent/
 	$(GO) test -run '^$$' -fuzz '^FuzzSetImages$$' -fuzztime $(FUZZTIME) ./promote/
