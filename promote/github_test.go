@@ -379,6 +379,12 @@ func TestGitHubErrors(t *testing.T) {
 
 func assertGitHubError(t *testing.T, err error, prefix, contains string) {
 	t.Helper()
+	assertForgeError(t, err, prefix, contains, ghToken)
+}
+
+// assertForgeError checks that err starts with prefix, contains contains, and never token.
+func assertForgeError(t *testing.T, err error, prefix, contains, token string) {
+	t.Helper()
 	if err == nil {
 		t.Fatalf("got no error, want one starting %q", prefix)
 	}
@@ -386,7 +392,7 @@ func assertGitHubError(t *testing.T, err error, prefix, contains string) {
 	if !strings.HasPrefix(msg, prefix) || !strings.Contains(msg, contains) {
 		t.Errorf("error = %q\nwant it to start %q and contain %q", msg, prefix, contains)
 	}
-	if strings.Contains(msg, ghToken) {
+	if strings.Contains(msg, token) {
 		t.Errorf("error contains the token: %q", msg)
 	}
 }
