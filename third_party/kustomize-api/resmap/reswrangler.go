@@ -37,11 +37,13 @@ func newOne() *resWrangler {
 // Clear implements ResMap.
 func (m *resWrangler) Clear() {
 	m.rList = nil
+	m.touch()
 }
 
 // DropEmpties quickly drops empty resources.
 // It doesn't use Append, which checks for Id collisions.
 func (m *resWrangler) DropEmpties() {
+	m.touch()
 	var rList []*resource.Resource
 	for _, r := range m.rList {
 		if !r.IsNilOrEmpty() {
@@ -67,6 +69,7 @@ func (m *resWrangler) indexOfResource(other *resource.Resource) int {
 
 // Resources implements ResMap.
 func (m *resWrangler) Resources() []*resource.Resource {
+	m.touch()
 	tmp := make([]*resource.Resource, len(m.rList))
 	copy(tmp, m.rList)
 	return tmp
@@ -75,11 +78,12 @@ func (m *resWrangler) Resources() []*resource.Resource {
 // Append implements ResMap.
 func (m *resWrangler) Append(res *resource.Resource) error {
 	id := res.CurId()
-	if r := m.GetMatchingResourcesByCurrentId(id.Equals); len(r) > 0 {
+	if m.hasCurrentId(id) {
 		return fmt.Errorf(
 			"may not add resource with an already registered id: %s", id)
 	}
 	m.append(res)
+	m.index().add(m, id, res)
 	return nil
 }
 
@@ -90,6 +94,7 @@ func (m *resWrangler) append(res *resource.Resource) {
 
 // Remove implements ResMap.
 func (m *resWrangler) Remove(adios resid.ResId) error {
+	m.touch()
 	var rList []*resource.Resource
 	for _, r := range m.rList {
 		if r.CurId() != adios {
@@ -105,6 +110,7 @@ func (m *resWrangler) Remove(adios resid.ResId) error {
 
 // Replace implements ResMap.
 func (m *resWrangler) Replace(res *resource.Resource) (int, error) {
+	m.touch()
 	id := res.CurId()
 	i, err := m.GetIndexOfCurrentId(id)
 	if err != nil {
@@ -144,6 +150,7 @@ type IdMatcher func(resid.ResId) bool
 
 // GetByIndex implements ResMap.
 func (m *resWrangler) GetByIndex(i int) *resource.Resource {
+	m.touch()
 	if i < 0 || i >= m.Size() {
 		return nil
 	}
@@ -173,12 +180,14 @@ func GetCurrentId(r *resource.Resource) resid.ResId { return r.CurId() }
 // GetMatchingResourcesByCurrentId implements ResMap.
 func (m *resWrangler) GetMatchingResourcesByCurrentId(
 	matches IdMatcher) []*resource.Resource {
+	m.touch()
 	return m.filteredById(matches, GetCurrentId)
 }
 
 // GetMatchingResourcesByAnyId implements ResMap.
 func (m *resWrangler) GetMatchingResourcesByAnyId(
 	matches IdMatcher) []*resource.Resource {
+	m.touch()
 	var result []*resource.Resource
 	for _, r := range m.rList {
 		if r.RNode.IsNilOrEmpty() {
@@ -251,6 +260,7 @@ func (m *resWrangler) ClusterScoped() []*resource.Resource {
 }
 
 func (m *resWrangler) groupedByCurrentNamespace() map[string][]*resource.Resource {
+	m.touch()
 	byNamespace := make(map[string][]*resource.Resource)
 	for _, res := range m.rList {
 		namespace := res.CurId().EffectiveNamespace()
@@ -270,6 +280,7 @@ func (m *resWrangler) GroupedByOriginalNamespace() map[string][]*resource.Resour
 }
 
 func (m *resWrangler) groupedByOriginalNamespace() map[string][]*resource.Resource {
+	m.touch()
 	byNamespace := make(map[string][]*resource.Resource)
 	for _, res := range m.rList {
 		namespace := res.OrgId().EffectiveNamespace()
@@ -383,7 +394,9 @@ func (m *resWrangler) DeepCopy() ResMap {
 
 // makeCopy copies the ResMap.
 func (m *resWrangler) makeCopy(copier resCopier) ResMap {
+	m.touch()
 	result := &resWrangler{}
+	m.share(result)
 	result.rList = make([]*resource.Resource, m.Size())
 	for i, r := range m.rList {
 		result.rList[i] = copier(r)
@@ -394,12 +407,14 @@ func (m *resWrangler) makeCopy(copier resCopier) ResMap {
 // SubsetThatCouldBeReferencedByResource implements ResMap.
 func (m *resWrangler) SubsetThatCouldBeReferencedByResource(
 	referrer *resource.Resource) (ResMap, error) {
+	m.touch()
 	referrerId := referrer.CurId()
 	if referrerId.IsClusterScoped() {
 		// A cluster scoped resource can refer to anything.
 		return m, nil
 	}
 	result := newOne()
+	m.share(result)
 	roleBindingNamespaces, err := getNamespacesForRoleBinding(referrer)
 	if err != nil {
 		return nil, err
@@ -463,6 +478,7 @@ func (m *resWrangler) AppendAll(other ResMap) error {
 	if !ok {
 		return fmt.Errorf("bad cast to resWrangler 3")
 	}
+	m.index().join(m2.index())
 	return m.appendAll(m2.rList)
 }
 
@@ -485,6 +501,7 @@ func (m *resWrangler) AbsorbAll(other ResMap) error {
 	if !ok {
 		return fmt.Errorf("bad cast to resWrangler 4")
 	}
+	m.index().join(m2.index())
 	for _, r := range m2.rList {
 		err := m.appendReplaceOrMerge(r)
 		if err != nil {
@@ -558,6 +575,7 @@ func (m *resWrangler) RemoveTransformerAnnotations() error {
 }
 
 func (m *resWrangler) appendReplaceOrMerge(res *resource.Resource) error {
+	m.touch()
 	id := res.CurId()
 	matches := m.GetMatchingResourcesByAnyId(id.Equals)
 	switch len(matches) {
@@ -669,6 +687,7 @@ func (m *resWrangler) AnnotateAll(key string, value string) error {
 // Select returns a list of resources that
 // are selected by a Selector
 func (m *resWrangler) Select(s types.Selector) ([]*resource.Resource, error) {
+	m.touch()
 	var result []*resource.Resource
 	sr, err := types.NewSelectorRegex(&s)
 	if err != nil {
@@ -730,6 +749,7 @@ func (m *resWrangler) ToRNodeSlice() []*kyaml.RNode {
 
 // DeAnchor implements ResMap.
 func (m *resWrangler) DeAnchor() (err error) {
+	m.touch()
 	for i := range m.rList {
 		if err = m.rList[i].DeAnchor(); err != nil {
 			return err
@@ -740,6 +760,7 @@ func (m *resWrangler) DeAnchor() (err error) {
 
 // ApplySmPatch applies the patch, and errors on Id collisions.
 func (m *resWrangler) ApplySmPatch(selectedSet *resource.IdSet, patch *resource.Resource) error {
+	m.touch()
 	var list []*resource.Resource
 	for _, res := range m.rList {
 		if selectedSet.Contains(res.CurId()) {
@@ -767,6 +788,7 @@ func (m *resWrangler) RemoveBuildAnnotations() {
 
 // ApplyFilter implements ResMap.
 func (m *resWrangler) ApplyFilter(f kio.Filter) error {
+	m.touch()
 	reverseLookup := make(map[*kyaml.RNode]*resource.Resource, len(m.rList))
 	nodes := make([]*kyaml.RNode, len(m.rList))
 	for i, r := range m.rList {

@@ -51,8 +51,9 @@ func newNameReferenceTransformer(
 func (t *nameReferenceTransformer) Transform(m resmap.ResMap) error {
 	fMap := t.determineFilters(m.Resources())
 	debug(fMap)
+	subsets := make(map[string]resmap.ResMap)
 	for r, fList := range fMap {
-		c, err := m.SubsetThatCouldBeReferencedByResource(r)
+		c, err := candidatesFor(m, r, subsets)
 		if err != nil {
 			return err
 		}
@@ -65,6 +66,29 @@ func (t *nameReferenceTransformer) Transform(m resmap.ResMap) error {
 		}
 	}
 	return nil
+}
+
+// candidatesFor returns m.SubsetThatCouldBeReferencedByResource(r), made
+// once per namespace and kept in subsets: the subset depends only on r's
+// namespace unless r is cluster-scoped or a RoleBinding (whose subjects may
+// name other namespaces). Patched by ferry: see PATCHES.md, patch 2.
+func candidatesFor(
+	m resmap.ResMap, r *resource.Resource,
+	subsets map[string]resmap.ResMap) (resmap.ResMap, error) {
+	id := r.CurId()
+	if id.IsClusterScoped() || r.GetKind() == "RoleBinding" {
+		return m.SubsetThatCouldBeReferencedByResource(r)
+	}
+	ns := id.EffectiveNamespace()
+	if c, ok := subsets[ns]; ok {
+		return c, nil
+	}
+	c, err := m.SubsetThatCouldBeReferencedByResource(r)
+	if err != nil {
+		return nil, err
+	}
+	subsets[ns] = c
+	return c, nil
 }
 
 func debug(fMap filterMap) {
