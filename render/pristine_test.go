@@ -102,7 +102,7 @@ func patchedBuild(dir string) ([]byte, error) {
 // Secrets and ServiceAccounts by name, prefixed/, an overlay that renames everything (prefix,
 // suffix, namespace) and generates a ConfigMap the Deployments mount (so the name-reference pass
 // rewrites each reference), and duplicate/, which lists one resource twice (an error).
-func writeReferringOverlay(t *testing.T, repo string, n int) {
+func writeReferringOverlay(t testing.TB, repo string, n int) {
 	t.Helper()
 	for _, d := range []string{"base", "prefixed", "duplicate"} {
 		must(t, os.MkdirAll(filepath.Join(repo, d), 0o755))
