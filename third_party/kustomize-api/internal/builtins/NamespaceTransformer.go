@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/errors"
+	"sigs.k8s.io/kustomize/kyaml/resid"
 	"sigs.k8s.io/yaml"
 )
 
@@ -47,7 +48,14 @@ func (p *NamespaceTransformerPlugin) Transform(m resmap.ResMap) error {
 	if len(p.Namespace) == 0 {
 		return nil
 	}
-	for _, r := range m.Resources() {
+	// Patched by ferry (PATCHES.md, patch 3): the ID conflict check counts
+	// current ids instead of scanning m for each resource.
+	resources := m.Resources()
+	ids := make(map[nsIdKey]int, len(resources))
+	for _, r := range resources {
+		ids[nsKeyOf(r.CurId())]++
+	}
+	for _, r := range resources {
 		if r.IsNilOrEmpty() {
 			// Don't mutate empty objects?
 			continue
@@ -56,6 +64,7 @@ func (p *NamespaceTransformerPlugin) Transform(m resmap.ResMap) error {
 			// Don't apply namespace on Helm generated manifest. Helm should take care of it.
 			continue
 		}
+		before := nsKeyOf(r.CurId())
 		r.StorePreviousId()
 		if err := r.ApplyFilter(namespace.Filter{
 			Namespace:              p.Namespace,
@@ -65,6 +74,12 @@ func (p *NamespaceTransformerPlugin) Transform(m resmap.ResMap) error {
 		}); err != nil {
 			return err
 		}
+		after := nsKeyOf(r.CurId())
+		ids[before]--
+		ids[after]++
+		if ids[after] == 1 {
+			continue
+		}
 		matches := m.GetMatchingResourcesByCurrentId(r.CurId().Equals)
 		if len(matches) != 1 {
 			return fmt.Errorf(
@@ -72,6 +87,13 @@ func (p *NamespaceTransformerPlugin) Transform(m resmap.ResMap) error {
 		}
 	}
 	return nil
+}
+
+// nsIdKey is a ResId reduced to what ResId.Equals compares.
+type nsIdKey struct{ group, version, kind, name, namespace string }
+
+func nsKeyOf(id resid.ResId) nsIdKey {
+	return nsIdKey{id.Group, id.Version, id.Kind, id.Name, id.EffectiveNamespace()}
 }
 
 func NewNamespaceTransformerPlugin() resmap.TransformerPlugin {
