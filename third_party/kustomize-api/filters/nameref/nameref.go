@@ -39,6 +39,12 @@ type Filter struct {
 
 	// Set of resources to scan to find the ReferralTarget.
 	ReferralCandidates resmap.ResMap
+
+	// CandidatesNamed, when set, returns the resources of ReferralCandidates
+	// that had name among their previous names, in ReferralCandidates' order:
+	// an index, so that a scalar reference need not scan every candidate.
+	// Patched by ferry: see PATCHES.md, patch 4.
+	CandidatesNamed func(name string) []*resource.Resource
 }
 
 // At time of writing, in practice this is called with a slice with only
@@ -171,8 +177,12 @@ func (f Filter) filterMapCandidatesByNamespace(
 func (f Filter) setScalar(node *yaml.RNode) error {
 	// use allNamesAreTheSame to compare referral candidates for functional identity,
 	// because we only source the name from the referral in this case.
+	candidates := f.ReferralCandidates.Resources()
+	if f.CandidatesNamed != nil {
+		candidates = f.CandidatesNamed(node.YNode().Value)
+	}
 	referral, err := f.selectReferral(
-		node.YNode().Value, f.ReferralCandidates.Resources(), allNamesAreTheSame)
+		node.YNode().Value, candidates, allNamesAreTheSame)
 	if err != nil || referral == nil {
 		// Nil referral means nothing to do.
 		return err

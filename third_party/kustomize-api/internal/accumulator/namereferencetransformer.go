@@ -52,14 +52,20 @@ func (t *nameReferenceTransformer) Transform(m resmap.ResMap) error {
 	fMap := t.determineFilters(m.Resources())
 	debug(fMap)
 	subsets := make(map[string]resmap.ResMap)
+	named := make(map[resmap.ResMap]map[string][]*resource.Resource)
 	for r, fList := range fMap {
 		c, err := candidatesFor(m, r, subsets)
 		if err != nil {
 			return err
 		}
+		if named[c] == nil {
+			named[c] = byPreviousName(c)
+		}
+		byName := named[c]
 		for _, f := range fList {
 			f.Referrer = r
 			f.ReferralCandidates = c
+			f.CandidatesNamed = func(name string) []*resource.Resource { return byName[name] }
 			if err := f.Referrer.ApplyFilter(f); err != nil {
 				return err
 			}
@@ -89,6 +95,22 @@ func candidatesFor(
 	}
 	subsets[ns] = c
 	return c, nil
+}
+
+// byPreviousName indexes c's resources by each of their previous names, in
+// c's order (a resource once per name). Patched by ferry: PATCHES.md, patch 4.
+func byPreviousName(c resmap.ResMap) map[string][]*resource.Resource {
+	index := make(map[string][]*resource.Resource)
+	for _, r := range c.Resources() {
+		seen := make(map[string]bool)
+		for _, id := range r.PrevIds() {
+			if !seen[id.Name] {
+				seen[id.Name] = true
+				index[id.Name] = append(index[id.Name], r)
+			}
+		}
+	}
+	return index
 }
 
 func debug(fMap filterMap) {
