@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ferry-cd/ferry/sync"
 )
@@ -54,8 +57,16 @@ func TestSuspendStopsARolloutWhereItIs(t *testing.T) {
 
 	rev := f.commitTag("1.3.0")
 	logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "revision": rev[:7], "stage": "canary"}, 2*time.Minute)
+	// The canary's soak is recorded just after its line: suspend once it is, in the soak.
+	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		st, err := store.Load(ctx, "staging")
+		return err == nil && st.Progress.Revision == rev && st.Progress.Phase == sync.PhaseSoaking, nil
+	})
+	if err != nil {
+		t.Fatalf("the canary of %s never recorded its soak", rev[:7])
+	}
 	at := time.Now().UTC()
-	err := store.Update(ctx, "staging", func(st *sync.State) error {
+	err = store.Update(ctx, "staging", func(st *sync.State) error {
 		st.Control.Suspended = &sync.Request{By: "alice", At: at, Reason: "incident 42"}
 		return nil
 	})

@@ -87,6 +87,7 @@ func (m *metrics) forget(env string) {
 	m.analysis.DeletePartialMatch(only)
 	m.suspend.DeletePartialMatch(only)
 	m.renders.DeletePartialMatch(only)
+	m.phases.DeletePartialMatch(only)
 }
 
 // setSuspended records whether env is suspended.

@@ -127,7 +127,7 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) syncOnce(ctx context.Context, trigger Trigger) {
 	start := time.Now()
 	rev, err := w.t.fetch(ctx)
-	w.t.a.metrics.phase(w.env, "fetch", time.Since(start))
+	fetched := time.Since(start)
 	if err != nil {
 		w.fail(ctx, rev, trigger, err)
 		return
@@ -139,8 +139,9 @@ func (w *worker) syncOnce(ctx context.Context, trigger Trigger) {
 	}
 	env, ok := pipeline.Environment(w.env)
 	if !ok {
-		return // reconcile stops this worker
+		return // reconcile stops this worker (and forgets its series)
 	}
+	w.t.a.metrics.phase(w.env, "fetch", fetched)
 	target := rev
 	if env.Pin != "" {
 		target = env.Pin
