@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,7 +49,7 @@ func TestBenchRender(t *testing.T) {
 // BenchmarkRender4000's overlay, one file per resource under an overlay that sets labels and an
 // image tag. Each pristine run's output must equal the patched krusty's byte for byte.
 func benchRender(t *testing.T, reps int, tab *table) {
-	pristine := buildPristineKustomize(t)
+	pristine := testutil.BuildPristineKustomize(t)
 	ferry, baseline := map[int]time.Duration{}, map[int]time.Duration{}
 	var repo4000 string
 	for _, n := range renderSizes {
@@ -125,19 +124,6 @@ func benchRenderProfile(t *testing.T, repo4000 string, tab *table) {
 	tab.add(row{"5. render, CPU profile (patched)", "4000", "—", "—", "—", "—", "",
 		fmt.Sprintf("%s of the CPU under %s, %s under %s (59%% and 33%% before ferry's patch)",
 			percent(shares[appendFunc]), shortName(appendFunc), percent(shares[nameRefFunc]), shortName(nameRefFunc))})
-}
-
-// buildPristineKustomize builds third_party/kustomize-pristine (kustomize api v0.21.2 without
-// ferry's patch: a module of its own, without the replace) into a temporary folder.
-func buildPristineKustomize(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "kustomize-pristine")
-	cmd := exec.CommandContext(t.Context(), filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
-	cmd.Dir = filepath.Join("..", "third_party", "kustomize-pristine")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build third_party/kustomize-pristine: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // runPristine builds dir with the pristine program: its YAML and the time its Run took.

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -14,6 +13,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/ferry-cd/ferry/environments"
+	"github.com/ferry-cd/ferry/internal/testutil"
 )
 
 // TestPatchedKustomizeMatchesPristine builds every corpus overlay, every environment of
@@ -22,7 +22,7 @@ import (
 // sigs.k8s.io/kustomize/api v0.21.2 as released (third_party/kustomize-pristine, a module of its
 // own without the replace), and requires the same bytes from both, or an error from both.
 func TestPatchedKustomizeMatchesPristine(t *testing.T) {
-	pristine := buildPristineKustomize(t)
+	pristine := testutil.BuildPristineKustomize(t)
 	dirs := map[string]string{}
 	for _, overlay := range corpusOverlays(t) {
 		dirs["corpus/"+overlay] = filepath.Join(corpusDir, overlay)
@@ -66,18 +66,6 @@ func TestPatchedKustomizeMatchesPristine(t *testing.T) {
 			}
 		})
 	}
-}
-
-// buildPristineKustomize builds third_party/kustomize-pristine into a temporary folder.
-func buildPristineKustomize(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "kustomize-pristine")
-	cmd := exec.CommandContext(t.Context(), filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
-	cmd.Dir = filepath.Join("..", "third_party", "kustomize-pristine")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build third_party/kustomize-pristine: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func runPristine(bin, dir string) ([]byte, error) {
