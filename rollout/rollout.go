@@ -312,7 +312,8 @@ func (r *Rollout) halt(ctx context.Context, k int, h *Halt, objs []*unstructured
 			h.Object, h.Reason = u.Object.String(), u.String()
 		}
 	}
-	r.obs.Halted(ctx, h)
+	// The halt is saved before the Observer hears of it: whoever reads the state after the
+	// halt's log line or history record finds the rollout halted, never still applying.
 	proposed := false
 	r.save(ctx, st, func(s *sync.State) {
 		proposed = s.Progress.HaltedRevision == r.revision && s.Progress.RevertProposed
@@ -322,6 +323,7 @@ func (r *Rollout) halt(ctx context.Context, k int, h *Halt, objs []*unstructured
 		s.Progress.RevertProposed, s.Progress.HaltedBeforeApply = proposed, h.BeforeApply
 		s.Health = sync.Degraded
 	})
+	r.obs.Halted(ctx, h)
 	if r.env.Rollout.OnFailure == environments.Revert && !proposed {
 		r.obs.ProposeRevert(ctx)
 	}
