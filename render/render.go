@@ -1,7 +1,6 @@
 package render
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,8 +14,6 @@ import (
 	"github.com/fluxcd/pkg/ssa"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/api/resmap"
-	"sigs.k8s.io/yaml"
 
 	"github.com/ferry-cd/ferry/environments"
 )
@@ -153,40 +150,6 @@ func (r *Renderer) build(kfs *kustFS, dir string) (objs []*unstructured.Unstruct
 		return nil, fmt.Errorf("%d objects, over the limit of %d: %w", m.Size(), r.opts.Limits.MaxObjects, ErrLimit)
 	}
 	return ToUnstructured(m)
-}
-
-// ToUnstructured converts kustomize's output to objects, through JSON so that numbers are the
-// int64 and float64 unstructured expects. The error names the resource.
-func ToUnstructured(m resmap.ResMap) ([]*unstructured.Unstructured, error) {
-	objs := make([]*unstructured.Unstructured, 0, m.Size())
-	for _, res := range m.Resources() {
-		data, err := res.MarshalJSON()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", res.CurId(), err)
-		}
-		obj := &unstructured.Unstructured{}
-		if err := obj.UnmarshalJSON(data); err != nil {
-			return nil, fmt.Errorf("%s: %w", res.CurId(), err)
-		}
-		objs = append(objs, obj)
-	}
-	return objs, nil
-}
-
-// canonicalYAML prints objects as multi-document YAML, keys sorted.
-func canonicalYAML(objs []*unstructured.Unstructured) ([]byte, error) {
-	var b bytes.Buffer
-	for i, o := range objs {
-		data, err := yaml.Marshal(o.Object)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", objectRef(o), err)
-		}
-		if i > 0 {
-			b.WriteString("---\n")
-		}
-		b.Write(data)
-	}
-	return b.Bytes(), nil
 }
 
 func (l Limits) withDefaults(def Limits) Limits {

@@ -60,10 +60,19 @@ type tree struct {
 	read  map[string][]byte // contents of the files read so far, by resolved path
 	bytes int64
 	uses  map[string]use // what the render asked of each path, for its Inputs
+	// infos are the answers of Lstat so far: a render reads one revision, and kustomize asks
+	// about each path several times (and each path's parent folders through resolve).
+	infos map[string]lstatResult
+}
+
+type lstatResult struct {
+	info fs.FileInfo
+	err  error
 }
 
 func newTree(ctx context.Context, fsys fs.FS, limits Limits) *tree {
-	return &tree{ctx: ctx, fsys: fsys, limits: limits, read: map[string][]byte{}, uses: map[string]use{}}
+	return &tree{ctx: ctx, fsys: fsys, limits: limits, read: map[string][]byte{}, uses: map[string]use{},
+		infos: map[string]lstatResult{}}
 }
 
 // resolve turns a clean repository-relative path into the path of the entry it names, with
@@ -145,10 +154,23 @@ func (t *tree) lstat(name string) (fs.FileInfo, error) {
 		name = "."
 	}
 	t.note(name, looked)
-	if l, ok := t.fsys.(fs.ReadLinkFS); ok {
-		return l.Lstat(name)
+	t.mu.Lock()
+	r, ok := t.infos[name]
+	t.mu.Unlock()
+	if ok {
+		return r.info, r.err
 	}
-	return fs.Stat(t.fsys, name)
+	if l, ok := t.fsys.(fs.ReadLinkFS); ok {
+		r.info, r.err = l.Lstat(name)
+	} else {
+		r.info, r.err = fs.Stat(t.fsys, name)
+	}
+	if t.ctx.Err() == nil { // an answer cut short by the end of ctx is not the repository's
+		t.mu.Lock()
+		t.infos[name] = r
+		t.mu.Unlock()
+	}
+	return r.info, r.err
 }
 
 func (t *tree) readLink(name string) (string, error) {
