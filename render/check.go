@@ -94,6 +94,7 @@ func (c *checker) checkFields(dir string, k *types.Kustomization) error {
 			}
 		}
 	}
+	c.prefetch(dir, k.Resources)
 	for _, field := range [][]string{k.Resources, k.Bases, k.Components} {
 		for _, entry := range field {
 			if err := c.checkReference(dir, entry); err != nil {
@@ -168,6 +169,25 @@ func (c *checker) checkReference(dir, entry string) error {
 		return fmt.Errorf("resource %q: %w", entry, err)
 	}
 	return nil
+}
+
+// prefetch reads the files a kustomization's resources name several at once, into the tree's
+// memory, where the checks below and kustomize then find them. It reports nothing: the checks
+// read each entry again, in order, and report what fails.
+func (c *checker) prefetch(dir string, entries []string) {
+	_ = eachParallel(len(entries), func(i int) error {
+		if looksRemote(entries[i]) {
+			return nil
+		}
+		target, err := localPath(dir, entries[i])
+		if err != nil {
+			return nil
+		}
+		if info, _, err := c.fs.t.stat(target); err == nil && !info.IsDir() {
+			_, _ = c.fs.t.readFile(target)
+		}
+		return nil
+	})
 }
 
 // builtinAPIVersion is the apiVersion of kustomize's built-in generator and transformer

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 
+	"github.com/fluxcd/cli-utils/pkg/object"
+	"github.com/fluxcd/pkg/ssa"
 	yamlv2 "go.yaml.in/yaml/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/resmap"
@@ -127,6 +130,29 @@ func plainJSON(v any) bool {
 		return true
 	}
 	return false
+}
+
+// sortForApply sorts objs in server-side apply order, exactly as sort.Sort of
+// ssa.SortableUnstructureds does (the same comparisons, so the same order), with each object's
+// kind, namespace and name read once instead of at every comparison.
+func sortForApply(objs []*unstructured.Unstructured) {
+	metas := make(ssa.SortableMetas, len(objs))
+	for i, o := range objs {
+		metas[i] = object.UnstructuredToObjMetadata(o)
+	}
+	sort.Sort(applyOrder{objs: objs, metas: metas})
+}
+
+type applyOrder struct {
+	objs  []*unstructured.Unstructured
+	metas ssa.SortableMetas
+}
+
+func (a applyOrder) Len() int           { return len(a.objs) }
+func (a applyOrder) Less(i, j int) bool { return a.metas.Less(i, j) }
+func (a applyOrder) Swap(i, j int) {
+	a.objs[i], a.objs[j] = a.objs[j], a.objs[i]
+	a.metas.Swap(i, j)
 }
 
 // eachParallel calls fn for every index below n, on as many goroutines as the process may run

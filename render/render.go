@@ -9,9 +9,7 @@ import (
 	"io/fs"
 	"path"
 	"slices"
-	"sort"
 
-	"github.com/fluxcd/pkg/ssa"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
 
@@ -61,13 +59,15 @@ type Result struct {
 // YAML returns the objects as multi-document YAML with sorted keys: exactly what is applied.
 func (r Result) YAML() []byte { return r.yaml }
 
-// Clone returns a copy whose objects may be modified without changing r's.
+// Clone returns a copy whose objects may be modified without changing r's; the objects are
+// copied in parallel.
 func (r Result) Clone() Result {
 	c := r
 	c.Objects = make([]*unstructured.Unstructured, len(r.Objects))
-	for i, o := range r.Objects {
-		c.Objects[i] = o.DeepCopy()
-	}
+	_ = eachParallel(len(r.Objects), func(i int) error {
+		c.Objects[i] = r.Objects[i].DeepCopy()
+		return nil
+	})
 	c.Warnings = slices.Clone(r.Warnings)
 	return c
 }
@@ -124,7 +124,7 @@ func (r *Renderer) Render(ctx context.Context, fsys fs.FS, env *environments.Env
 	if err != nil {
 		return Result{}, err
 	}
-	sort.Sort(ssa.SortableUnstructureds(objs))
+	sortForApply(objs)
 	out, err := canonicalYAML(objs)
 	if err != nil {
 		return Result{}, &Error{File: overlay, Err: err}

@@ -1,6 +1,7 @@
 package repoview
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"io/fs"
@@ -15,7 +16,9 @@ import (
 // TreeFS is a read-only fs.FS over one git tree, read from the object store without a checkout.
 // It implements fs.ReadLinkFS: a symlink is reported by Lstat and read by ReadLink, and Open
 // does not follow symlinks (the renderer resolves them itself, inside the repository only).
-// Submodules appear as empty folders. It is safe for concurrent use.
+// Submodules appear as empty folders. It is safe for concurrent use: go-git's object storage
+// is not (go-git/go-git#773), so every read of it (a folder, a blob's size or content) holds
+// mu, and Open reads a file whole before returning it.
 type TreeFS struct {
 	root *object.Tree
 
@@ -94,7 +97,9 @@ func (t *TreeFS) Lstat(name string) (fs.FileInfo, error) {
 func (t *TreeFS) info(name string, e *object.TreeEntry) (fs.FileInfo, error) {
 	info := &entryInfo{name: path.Base(name), mode: e.Mode}
 	if e.Mode == filemode.Regular || e.Mode == filemode.Executable || e.Mode == filemode.Symlink || e.Mode == filemode.Deprecated {
+		t.mu.Lock()
 		f, err := t.root.TreeEntryFile(e)
+		t.mu.Unlock()
 		if err != nil {
 			return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
 		}
@@ -129,6 +134,8 @@ func (t *TreeFS) ReadLink(name string) (string, error) {
 	if e.Mode != filemode.Symlink {
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	f, err := t.root.TreeEntryFile(e)
 	if err != nil {
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
@@ -156,15 +163,27 @@ func (t *TreeFS) Open(name string) (fs.File, error) {
 		}
 		return &dirFile{info: info, entries: entries}, nil
 	}
-	f, err := t.root.TreeEntryFile(e)
+	data, err := t.readBlob(e)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return &blobFile{Reader: bytes.NewReader(data), info: info}, nil
+}
+
+// readBlob reads a file's content whole, holding mu.
+func (t *TreeFS) readBlob(e *object.TreeEntry) ([]byte, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f, err := t.root.TreeEntryFile(e)
+	if err != nil {
+		return nil, err
 	}
 	r, err := f.Reader()
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		return nil, err
 	}
-	return &blobFile{ReadCloser: r, info: info}, nil
+	defer r.Close()
+	return io.ReadAll(r)
 }
 
 // ReadDir lists a folder's entries in git's order (sorted by name).
@@ -222,11 +241,12 @@ func (i *entryInfo) IsDir() bool        { return i.Mode().IsDir() }
 func (i *entryInfo) Sys() any           { return nil }
 
 type blobFile struct {
-	io.ReadCloser
+	*bytes.Reader
 	info fs.FileInfo
 }
 
 func (f *blobFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+func (f *blobFile) Close() error               { return nil }
 
 type dirFile struct {
 	info    fs.FileInfo

@@ -8,8 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
+	"github.com/go-git/go-git/v5"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ferry-cd/ferry/internal/repoview"
@@ -83,5 +86,67 @@ func TestTreeFSLookups(t *testing.T) {
 	}
 	if data, err := fs.ReadFile(tree, "env/deep/kustomization.yaml"); err != nil || string(data) != "resources: []\n" {
 		t.Errorf("ReadFile: %q, %v", data, err)
+	}
+}
+
+// TestTreeFSConcurrentReads reads every file of a packed repository from several goroutines at
+// once through one TreeFS, as a render does when kustomize loads a kustomization's files in
+// parallel: each file must come back whole and right. go-git does not promise that its object
+// storage is safe for concurrent use (go-git/go-git#773), so TreeFS serialises its reads; the
+// test passes under -race.
+func TestTreeFSConcurrentReads(t *testing.T) {
+	dir := t.TempDir()
+	want := map[string]string{}
+	for i := range 200 {
+		name := fmt.Sprintf("base/r%03d.yaml", i)
+		want[name] = fmt.Sprintf("kind: ConfigMap\nmetadata: {name: r%03d}\ndata: {n: %q}\n", i, strings.Repeat("x", i*7))
+		must(t, os.MkdirAll(filepath.Join(dir, "base"), 0o755))
+		must(t, os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), []byte(want[name]), 0o644))
+	}
+	testutil.CommitFS(t, dir)
+	r, err := git.PlainOpen(dir)
+	must(t, err)
+	must(t, r.RepackObjects(&git.RepackConfig{}))
+	if packs, _ := filepath.Glob(filepath.Join(dir, ".git", "objects", "pack", "*.pack")); len(packs) == 0 {
+		t.Fatal("no pack after RepackObjects")
+	}
+	r, err = git.PlainOpen(dir) // a fresh storage, reading the pack
+	must(t, err)
+	head, err := r.Head()
+	must(t, err)
+	commit, err := r.CommitObject(head.Hash())
+	must(t, err)
+	tree, err := commit.Tree()
+	must(t, err)
+	fsys := repoview.NewTreeFS(tree)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 8*len(want))
+	for range 8 {
+		wg.Go(func() {
+			for name, content := range want {
+				info, err := fsys.Lstat(name)
+				if err != nil || info.Size() != int64(len(content)) {
+					errs <- fmt.Errorf("lstat %s: %v, %v", name, info, err)
+					continue
+				}
+				got, err := fs.ReadFile(fsys, name)
+				if err != nil || string(got) != content {
+					errs <- fmt.Errorf("read %s: %q, %v; want %q", name, got, err, content)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -417,9 +417,10 @@ func (kt *KustTarget) removeValidatedByLabel(rm resmap.ResMap) error {
 // with resources read from the given list of paths.
 func (kt *KustTarget) accumulateResources(
 	ra *accumulator.ResAccumulator, paths []string) (*accumulator.ResAccumulator, error) {
-	for _, path := range paths {
+	loaded := kt.loadFiles(paths) // ferry: PATCHES.md, 6
+	for i, path := range paths {
 		// try loading resource as file then as base (directory or git repository)
-		if errF := kt.accumulateFile(ra, path); errF != nil {
+		if errF := kt.accumulateFile(ra, path, loaded[i]); errF != nil {
 			// not much we can do if the error is an HTTP error so we bail out
 			if errors.Is(errF, load.ErrHTTP) {
 				return nil, errF
@@ -549,8 +550,11 @@ func (kt *KustTarget) accumulateDirectory(
 }
 
 func (kt *KustTarget) accumulateFile(
-	ra *accumulator.ResAccumulator, path string) error {
-	resources, err := kt.rFactory.FromFile(kt.ldr, path)
+	ra *accumulator.ResAccumulator, path string, loaded loadedFile) error {
+	resources, err := loaded.resources, loaded.err
+	if !loaded.done {
+		resources, err = kt.rFactory.FromFile(kt.ldr, path)
+	}
 	if err != nil {
 		return errors.WrapPrefixf(err, "accumulating resources from '%s'", path)
 	}
