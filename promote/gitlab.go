@@ -253,6 +253,31 @@ func ParseGitLabRemote(remoteURL string) (host, project string, err error) {
 	return host, project, nil
 }
 
+// GitLabProjectUnder returns project, as ParseGitLabRemote found it in an http(s) remote,
+// without the path a self-managed GitLab is served under, which apiURL (its REST API base,
+// https://host/PREFIX/api/v4) shows: the remote https://host/gitlab/group/name.git names the
+// project group/name of the GitLab at https://host/gitlab/api/v4. Other remotes (ssh, scp-style)
+// do not carry the prefix, and project is returned as it is.
+func GitLabProjectUnder(project, remoteURL, apiURL string) string {
+	r, err := url.Parse(strings.TrimSpace(remoteURL))
+	if err != nil || (r.Scheme != "https" && r.Scheme != "http") {
+		return project
+	}
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		return project
+	}
+	base, ok := strings.CutSuffix(strings.TrimRight(u.Path, "/"), "/api/v4")
+	prefix := strings.Trim(base, "/")
+	if !ok || prefix == "" {
+		return project
+	}
+	if rest, ok := strings.CutPrefix(project, prefix+"/"); ok && strings.Contains(rest, "/") {
+		return rest
+	}
+	return project
+}
+
 func badGitLabRemote(remoteURL string) error {
 	return fmt.Errorf("remote %s: not a GitLab project URL (want https://host/group/name, git@host:group/name.git or ssh://git@host/group/name.git)",
 		redact.URL(remoteURL))

@@ -314,6 +314,25 @@ func TestParseGitLabRemote(t *testing.T) {
 	}
 }
 
+// TestGitLabProjectUnder checks the project path of a GitLab served under a path prefix: the
+// prefix --forge-url shows is taken off an http(s) remote's path, and nothing else is.
+func TestGitLabProjectUnder(t *testing.T) {
+	cases := []struct{ project, remote, api, want string }{
+		{"gitlab/acme/deploy", "https://example.com/gitlab/acme/deploy.git", "https://example.com/gitlab/api/v4", "acme/deploy"},
+		{"tools/gitlab/acme/deploy", "https://example.com/tools/gitlab/acme/deploy", "https://example.com/tools/gitlab/api/v4/", "acme/deploy"},
+		{"acme/deploy", "https://gitlab.example.com/acme/deploy.git", "https://gitlab.example.com/api/v4", "acme/deploy"},
+		{"gitlab/deploy", "https://example.com/gitlab/deploy.git", "https://example.com/gitlab/api/v4", "gitlab/deploy"}, // no project left: a group named gitlab
+		{"gitlab/acme/deploy", "git@example.com:gitlab/acme/deploy.git", "https://example.com/gitlab/api/v4", "gitlab/acme/deploy"},
+		{"gitlab/acme/deploy", "https://example.com/gitlab/acme/deploy.git", "https://example.com/gitlab/api/v3", "gitlab/acme/deploy"},
+		{"other/acme/deploy", "https://example.com/other/acme/deploy.git", "https://example.com/gitlab/api/v4", "other/acme/deploy"},
+	}
+	for _, c := range cases {
+		if got := GitLabProjectUnder(c.project, c.remote, c.api); got != c.want {
+			t.Errorf("GitLabProjectUnder(%q, %q, %q) = %q, want %q", c.project, c.remote, c.api, got, c.want)
+		}
+	}
+}
+
 // TestPromoteAndRollbackOnGitLab promotes staging into production and rolls staging back on a
 // real git server with GitLab as the forge: each opens a merge request from ferry's branch with
 // the commit's title and the evidence as its description; a second promotion updates the first

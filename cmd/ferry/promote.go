@@ -104,7 +104,8 @@ func (f *forgeFlags) forge(ctx context.Context, remote, token string) (promote.F
 		if err != nil {
 			return nil, err
 		}
-		return promote.NewGitLab(gitLabAPI(f.apiURL, remote, host), project, token)
+		api := gitLabAPI(f.apiURL, remote, host)
+		return promote.NewGitLab(api, promote.GitLabProjectUnder(project, remote, api), token)
 	case "gitea":
 		_, owner, name, err := promote.ParseRemote(remote)
 		if err != nil {
