@@ -11,6 +11,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/ferry-cd/ferry/sync"
 )
@@ -47,19 +48,25 @@ func TestStatusAPIShowsABrokenStateBesideTheOthers(t *testing.T) {
 	opts := f.options(logs)
 	opts.Environments = []string{"staging", "qa"} // qa: a state only, not in ferry.yaml
 	f.start(opts)
-	logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "result": "applied"}, 2*time.Minute)
+	logs.waitLine(t, "sync finished", map[string]any{"env": "staging", "result": "applied", "health": "Healthy"}, 2*time.Minute)
 	store := sync.NewStateStore(f.kube, f.ns)
 	qa := &sync.State{Env: "qa", AppliedRevision: "3f2a1c9e0b4d5f60718293a4b5c6d7e8f9012345", Health: sync.Healthy}
 	if err := store.Save(t.Context(), qa); err != nil {
 		t.Fatal(err)
 	}
+	// The agent records the sync in the state just after its line: read, break and write
+	// again when that write came in between.
 	cms := f.kube.CoreV1().ConfigMaps(f.ns)
-	cm, err := cms.Get(t.Context(), "ferry-staging", metav1.GetOptions{})
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cm, err := cms.Get(t.Context(), "ferry-staging", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cm.Data["inventory.json"] = "[{not json"
+		_, err = cms.Update(t.Context(), cm, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	cm.Data["inventory.json"] = "[{not json"
-	if _, err := cms.Update(t.Context(), cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
