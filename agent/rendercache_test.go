@@ -2,6 +2,7 @@ package agent
 
 import (
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,22 +111,8 @@ func TestRenderMemoReusesARevisionWhoseInputsDidNotChange(t *testing.T) {
 func commitFiles(t *testing.T, files, changes map[string]string) fs.FS {
 	t.Helper()
 	dir := t.TempDir()
-	write := func(name, content string) {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for name, content := range files {
-		if _, changed := changes[name]; !changed {
-			write(name, content)
-		}
-	}
-	for name, content := range changes {
-		write(name, content)
-	}
+	all := maps.Clone(files)
+	maps.Copy(all, changes)
+	testutil.WriteFiles(t, dir, all)
 	return testutil.CommitFS(t, dir)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ferry-cd/ferry/environments"
+	"github.com/ferry-cd/ferry/internal/testutil"
 	"github.com/ferry-cd/ferry/render"
 )
 
@@ -23,12 +23,7 @@ import (
 // into files of 100, as a real overlay would be, plus kustomization.yaml.
 func writeEnvironment(tb testing.TB, repo, path, namespace string, n int) {
 	tb.Helper()
-	files := environmentFiles(path, namespace, n)
-	for name, content := range files {
-		p := filepath.Join(repo, filepath.FromSlash(name))
-		must(tb, os.MkdirAll(filepath.Dir(p), 0o755))
-		must(tb, os.WriteFile(p, []byte(content), 0o644))
-	}
+	testutil.WriteFiles(tb, repo, environmentFiles(path, namespace, n))
 }
 
 // environmentFiles returns writeEnvironment's files as repository path → content.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -30,22 +29,11 @@ func blobID(content string) string {
 // that missing entries, and paths through a file, do not exist.
 func TestTreeFSLookups(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	files := map[string]string{"env/deep/kustomization.yaml": "resources: []\n", "env/link.yaml": "-> ../base/r001.yaml"}
 	for i := range 300 {
-		write(fmt.Sprintf("base/r%03d.yaml", i), fmt.Sprintf("n: %d\n", i))
+		files[fmt.Sprintf("base/r%03d.yaml", i)] = fmt.Sprintf("n: %d\n", i)
 	}
-	write("env/deep/kustomization.yaml", "resources: []\n")
-	if err := os.Symlink("../base/r001.yaml", filepath.Join(dir, "env", "link.yaml")); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteFiles(t, dir, files)
 	tree := testutil.CommitFS(t, dir).(*repoview.TreeFS)
 
 	type lookup struct {
@@ -98,11 +86,9 @@ func TestTreeFSConcurrentReads(t *testing.T) {
 	dir := t.TempDir()
 	want := map[string]string{}
 	for i := range 200 {
-		name := fmt.Sprintf("base/r%03d.yaml", i)
-		want[name] = fmt.Sprintf("kind: ConfigMap\nmetadata: {name: r%03d}\ndata: {n: %q}\n", i, strings.Repeat("x", i*7))
-		must(t, os.MkdirAll(filepath.Join(dir, "base"), 0o755))
-		must(t, os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), []byte(want[name]), 0o644))
+		want[fmt.Sprintf("base/r%03d.yaml", i)] = fmt.Sprintf("kind: ConfigMap\nmetadata: {name: r%03d}\ndata: {n: %q}\n", i, strings.Repeat("x", i*7))
 	}
+	testutil.WriteFiles(t, dir, want)
 	testutil.CommitFS(t, dir)
 	r, err := git.PlainOpen(dir)
 	must(t, err)
